@@ -1,0 +1,1 @@
+"""The humanoid locomotion environment: model, observation parts, tasks, reward and termination terms."""

@@ -1,0 +1,153 @@
+"""Performance-gated curricula (seed: humanoid guide, Stage 3: stand, then walk at 0.3 -> 1.5 m/s).
+
+A stage is a set of environment settings plus the thresholds that promote past it.
+Promotion reads only episodes played under the current stage, so a stage is judged on
+its own data. The stage index lives in the Algorithm's counters, which RLlib saves in
+every checkpoint, so a resumed run continues in the stage it left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
+
+STAGE_COUNTER = "curriculum_stage"
+METRICS_KEY = "curriculum"
+REWARD_TERMS_KEY = "reward_terms"
+
+
+@dataclass(frozen=True)
+class CurriculumStage:
+    name: str
+    env_settings: dict = field(default_factory=dict)  # applied to every environment of every EnvRunner
+    min_survival: float = 0.9  # fraction of recent episodes that ended without a fall
+    max_velocity_error_mps: float | None = None  # mean |v - v*| over recent episodes
+    min_episodes: int = 32  # recent episodes judged (also the window of the metrics)
+
+    def __post_init__(self):
+        if not 0.0 <= self.min_survival <= 1.0:
+            raise ValueError(f"CurriculumStage({self.name}).min_survival={self.min_survival}: expected within [0, 1]")
+        if self.max_velocity_error_mps is not None and self.max_velocity_error_mps <= 0:
+            raise ValueError(
+                f"CurriculumStage({self.name}).max_velocity_error_mps={self.max_velocity_error_mps}: expected > 0"
+            )
+        if self.min_episodes < 1:
+            raise ValueError(f"CurriculumStage({self.name}).min_episodes={self.min_episodes}: expected >= 1")
+
+
+def stage_key(task: str, target_velocity_mps: float) -> str:
+    """The name episodes are logged under; equals CurriculumStage.name for the humanoid stages."""
+    return task if task == "stand" else f"walk_{target_velocity_mps:.1f}"
+
+
+def _walk(v: float) -> CurriculumStage:
+    # Promotion to a faster speed needs the issue's tracking bar: error <= 0.15 m/s, few falls.
+    return CurriculumStage(
+        stage_key("walk", v), {"task": "walk", "target_velocity_mps": v, "push_force_max_n": 0.0},
+        min_survival=0.9, max_velocity_error_mps=0.15,
+    )
+
+
+# seed: humanoid guide, train_standing (pushes: sim-to-real push_force 0-100 N) then train_walking stages
+HUMANOID_CURRICULUM: tuple[CurriculumStage, ...] = (
+    CurriculumStage("stand", {"task": "stand", "target_velocity_mps": 0.0, "push_force_max_n": 100.0}, min_survival=0.95),
+    *(_walk(v) for v in (0.3, 0.5, 0.8, 1.0, 1.5)),
+)
+
+
+def judge_stage(stage: CurriculumStage, stats: dict) -> tuple[bool, str]:
+    """(promote?, reason) from the stage's aggregated episode statistics."""
+    episodes = stats.get("episodes", 0)
+    if episodes < stage.min_episodes:
+        return False, f"{int(episodes)}/{stage.min_episodes} episodes"
+    survival = stats.get("survived", 0.0)
+    if survival < stage.min_survival:
+        return False, f"survival {survival:.2f} < {stage.min_survival:.2f}"
+    error = stats.get("velocity_error_mps")
+    if stage.max_velocity_error_mps is not None and (error is None or error > stage.max_velocity_error_mps):
+        return False, f"velocity error {error:.3f} > {stage.max_velocity_error_mps:.3f} m/s"
+    return True, "thresholds met"
+
+
+def _apply_settings_on_runner(env_runner, settings: dict) -> None:
+    # Kept in the runner's config so environments it rebuilds later start in the same stage.
+    env_runner.config.env_config.update(settings)
+    if env_runner.env is not None:
+        env_runner.env.unwrapped.call("apply_settings", settings)
+
+
+class CurriculumCallback(RLlibCallback):
+    """Logs per-stage episode statistics on the EnvRunners and promotes on the driver."""
+
+    stages: tuple[CurriculumStage, ...] = HUMANOID_CURRICULUM
+
+    # -- EnvRunner side ----------------------------------------------------------------------------
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
+        summary = episode.get_infos(-1).get("episode")
+        if summary is None or metrics_logger is None:
+            return
+        key = stage_key(summary["task"], summary["target_velocity_mps"])
+        window = max(s.min_episodes for s in self.stages)
+        metrics_logger.log_value((METRICS_KEY, key, "episodes"), 1, reduce="lifetime_sum")
+        metrics_logger.log_value((METRICS_KEY, key, "survived"), float(not summary["fell"]), reduce="mean", window=window)
+        metrics_logger.log_value(
+            (METRICS_KEY, key, "velocity_error_mps"), summary["velocity_tracking_error_mps"], reduce="mean", window=window
+        )
+        metrics_logger.log_value((METRICS_KEY, key, "duration_s"), summary["duration_s"], reduce="mean", window=window)
+        for term, value in summary["reward_terms"].items():
+            metrics_logger.log_value((REWARD_TERMS_KEY, term), value, reduce="mean", window=window)
+
+    # -- driver side -------------------------------------------------------------------------------
+    def current_stage(self, algorithm) -> int:
+        return int(algorithm._counters[STAGE_COUNTER])
+
+    def apply_stage(self, algorithm, env_runner_indices=None) -> None:
+        settings = self.stages[self.current_stage(algorithm)].env_settings
+        # Also the driver's copy, from which RLlib builds restarted and new EnvRunners.
+        algorithm.config.env_config.update(settings)
+        algorithm.env_runner_group.foreach_env_runner(
+            lambda runner: _apply_settings_on_runner(runner, settings),
+            remote_worker_ids=env_runner_indices,
+            local_env_runner=env_runner_indices is None,
+        )
+
+    def on_algorithm_init(self, *, algorithm, **kwargs) -> None:
+        self.apply_stage(algorithm)
+
+    def on_checkpoint_loaded(self, *, algorithm, **kwargs) -> None:
+        self.apply_stage(algorithm)
+
+    def on_env_runners_recreated(self, *, algorithm, env_runner_group, env_runner_indices, is_evaluation, **kwargs):
+        # Restarted runners come back with the original env_config (rllib_tech.md, curriculum pitfall 2).
+        if not is_evaluation:
+            self.apply_stage(algorithm, env_runner_indices)
+
+    def on_train_result(self, *, algorithm, result: dict, **kwargs) -> None:
+        index = self.current_stage(algorithm)
+        stage = self.stages[index]
+        stats = result.get(ENV_RUNNER_RESULTS, {}).get(METRICS_KEY, {}).get(stage.name, {})
+        promote, reason = judge_stage(stage, stats)
+        promoted = promote and index + 1 < len(self.stages)
+        if promoted:
+            algorithm._counters[STAGE_COUNTER] = index + 1
+            self.apply_stage(algorithm)
+        new_index = self.current_stage(algorithm)
+        result[METRICS_KEY] = {
+            "stage_index": new_index,
+            "stage": self.stages[new_index].name,
+            "promoted": promoted,
+            "completed": promote and index + 1 == len(self.stages),
+            "reason": reason,
+            "stats": {k: float(v) for k, v in stats.items()},
+        }
+
+
+def curriculum_of(algorithm) -> CurriculumCallback:
+    """The CurriculumCallback instance of an Algorithm (RLlib keeps callbacks in a list)."""
+    callbacks = algorithm.callbacks if isinstance(algorithm.callbacks, list) else [algorithm.callbacks]
+    for callback in callbacks:
+        if isinstance(callback, CurriculumCallback):
+            return callback
+    raise ValueError("algorithm has no CurriculumCallback: expected config.callbacks(CurriculumCallback)")

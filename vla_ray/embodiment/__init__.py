@@ -1,0 +1,53 @@
+"""Robot descriptions: `EmbodimentConfig` and its parts, dict conversion, and the preset registry."""
+
+from vla_ray.embodiment.config import (
+    ACTION_SCALING_MODES,
+    ACTION_TYPES,
+    EE_TYPES,
+    JOINT_KINDS,
+    PROPRIOCEPTION_SENSORS,
+    ROBOT_TYPES,
+    ActionScaling,
+    EmbodimentConfig,
+    JointSpec,
+    embodiment_from_dict,
+    embodiment_to_dict,
+)
+from vla_ray.embodiment.presets import (
+    ALOHA,
+    BAXTER,
+    EMBODIMENTS,
+    FETCH,
+    FRANKA_PANDA,
+    HSR,
+    HUMANOID,
+    SPOT,
+    UR5E,
+    XARM6,
+    get_embodiment,
+)
+
+__all__ = [
+    "ACTION_SCALING_MODES",
+    "ACTION_TYPES",
+    "ALOHA",
+    "BAXTER",
+    "EE_TYPES",
+    "EMBODIMENTS",
+    "FETCH",
+    "FRANKA_PANDA",
+    "HSR",
+    "HUMANOID",
+    "JOINT_KINDS",
+    "PROPRIOCEPTION_SENSORS",
+    "ROBOT_TYPES",
+    "SPOT",
+    "UR5E",
+    "XARM6",
+    "ActionScaling",
+    "EmbodimentConfig",
+    "JointSpec",
+    "embodiment_from_dict",
+    "embodiment_to_dict",
+    "get_embodiment",
+]

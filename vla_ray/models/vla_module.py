@@ -1,0 +1,200 @@
+"""VLAPPOModule: the seed's humanoid VLA design as an RLlib new-API-stack TorchRLModule for PPO.
+
+Per observation part an encoder (proprioception sub-encoders + fusion, command/previous
+action, frozen MiniLM instruction embedding, embodiment embedding, optional history and
+vision), a fusion trunk, a Gaussian action head with a state-independent log-std, and a
+separate critic (same encoder layout plus privileged parts) with a value head.
+
+model_config keys (all optional):
+    embodiment: str            robot preset name (default "humanoid")
+    hidden: list[int]          trunk sizes (default [256, 128])
+    proprio_dim: int           fused proprioception width (default 256)
+    activation: str            elu | relu | tanh | silu (default elu)
+    init_log_std: float        initial log standard deviation of the actions (default -0.7)
+    use_instruction: bool      encode the instruction part (default True)
+    instruction_model_path: str | None   local sentence-transformers model (default: bundled MiniLM)
+    use_history: bool, use_vision: bool  read proprio_history / camera_rgb when present (default True)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+
+from vla_ray.embodiment import get_embodiment
+from vla_ray.language import InstructionEncoder, InstructionEncoderConfig
+from vla_ray.models.encoders import (
+    EmbodimentEmbedding,
+    HistoryEncoder,
+    ProprioceptionEncoder,
+    VisionEncoder,
+    init_orthogonal,
+    mlp,
+)
+from vla_ray.models.normalization import RunningNorm
+
+MODEL_CONFIG_KEYS = {
+    "embodiment", "hidden", "proprio_dim", "activation", "init_log_std", "use_instruction",
+    "instruction_model_path", "use_history", "use_vision",
+}
+# Observation parts the proprioception encoder reads, by sub-encoder.
+PROPRIO_GROUPS = {"joints": ("joint_pos", "joint_vel"), "imu": ("imu",), "contacts": ("contacts",),
+                  "force_torque": ("force_torque",)}
+TASK_PARTS = ("command", "prev_action")
+NORMALIZED_PARTS = ("joint_pos", "joint_vel", "imu", "force_torque", "command", "privileged", "proprio_history")
+TASK_DIM, INSTRUCTION_DIM, EMBODIMENT_DIM, HISTORY_DIM, VISION_DIM = 64, 64, 128, 128, 128
+
+
+class ObservationEncoder(nn.Module):
+    """All part encoders of one tower (actor or critic) and the fusion trunk."""
+
+    def __init__(self, part_dims: dict[str, tuple[int, ...]], num_joints: int, cfg: dict, privileged: bool):
+        super().__init__()
+        act = cfg["activation"]
+        proprio_inputs = {
+            group: sum(part_dims[p][0] for p in parts)
+            for group, parts in PROPRIO_GROUPS.items() if all(p in part_dims for p in parts)
+        }
+        self.proprio = ProprioceptionEncoder(proprio_inputs, cfg["proprio_dim"], act)
+        self.task_parts = [p for p in TASK_PARTS if p in part_dims]
+        self.task = mlp([sum(part_dims[p][0] for p in self.task_parts), TASK_DIM], act)
+        self.embodiment = EmbodimentEmbedding(num_joints, EMBODIMENT_DIM)
+        width = cfg["proprio_dim"] + TASK_DIM + EMBODIMENT_DIM
+        self.instruction = None
+        if cfg["use_instruction"] and "instruction" in part_dims:
+            self.instruction = mlp([cfg["instruction_embedding_dim"], INSTRUCTION_DIM], act)
+            width += INSTRUCTION_DIM
+        self.history = None
+        if cfg["use_history"] and "proprio_history" in part_dims:
+            length, frame = part_dims["proprio_history"]
+            self.history = HistoryEncoder(frame, length, HISTORY_DIM, act)
+            width += HISTORY_DIM
+        self.vision = None
+        if cfg["use_vision"] and "camera_rgb" in part_dims:
+            self.vision = VisionEncoder(part_dims["camera_rgb"], VISION_DIM, act)
+            width += VISION_DIM
+        self.privileged = privileged and "privileged" in part_dims
+        if self.privileged:
+            width += part_dims["privileged"][0]
+        self.trunk = mlp([width, *cfg["hidden"]], act)
+        self.output_dim = cfg["hidden"][-1]
+
+    def forward(self, obs: dict[str, torch.Tensor], instruction_embedding: torch.Tensor | None) -> torch.Tensor:
+        proprio_inputs = {
+            group: torch.cat([obs[p] for p in parts], dim=-1) for group, parts in PROPRIO_GROUPS.items()
+            if group in self.proprio.encoders
+        }
+        batch = obs["joint_pos"].shape[0]
+        features = [
+            self.proprio(proprio_inputs),
+            self.task(torch.cat([obs[p] for p in self.task_parts], dim=-1)),
+            self.embodiment(batch),
+        ]
+        if self.instruction is not None:
+            features.append(self.instruction(instruction_embedding))
+        if self.history is not None:
+            features.append(self.history(obs["proprio_history"]))
+        if self.vision is not None:
+            features.append(self.vision(obs["camera_rgb"]))
+        if self.privileged:
+            features.append(obs["privileged"])
+        return self.trunk(torch.cat(features, dim=-1))
+
+
+class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
+    def setup(self):
+        cfg = self._resolved_config()
+        self.embodiment_name = cfg["embodiment"]
+        embodiment = get_embodiment(cfg["embodiment"])
+        spaces = self.observation_space.spaces
+        part_dims = {name: tuple(space.shape) for name, space in spaces.items()}
+        action_dim = self.action_space.shape[0]
+        if action_dim != embodiment.action_dim:
+            raise ValueError(
+                f"VLAPPOModule: action space has {action_dim} dims: expected {embodiment.action_dim} for {embodiment.robot_name}"
+            )
+        # Frozen and outside the parameter tree (see InstructionEncoder); one per process, cached.
+        self._instructions = (
+            InstructionEncoder(InstructionEncoderConfig(cfg["instruction_model_path"]))
+            if cfg["use_instruction"] and "instruction" in part_dims else None
+        )
+        self.norms = nn.ModuleDict({p: RunningNorm(part_dims[p]) for p in NORMALIZED_PARTS if p in part_dims})
+        self.actor = ObservationEncoder(part_dims, embodiment.num_joints, cfg, privileged=False)
+        self.action_mean = nn.Linear(self.actor.output_dim, action_dim)
+        self.action_log_std = nn.Parameter(torch.full((action_dim,), float(cfg["init_log_std"])))
+        init_orthogonal(self.actor)
+        init_orthogonal(self.action_mean, gain=0.01)
+        if not self.inference_only:
+            self.critic = ObservationEncoder(part_dims, embodiment.num_joints, cfg, privileged=True)
+            self.value_head = nn.Linear(self.critic.output_dim, 1)
+            init_orthogonal(self.critic)
+            init_orthogonal(self.value_head, gain=1.0)
+
+    def _resolved_config(self) -> dict[str, Any]:
+        given = dict(self.model_config or {})
+        # RLlib merges its own defaults (fcnet_*, vf_share_layers, ...) into model_config; only ours are read.
+        ours = {k: v for k, v in given.items() if k in MODEL_CONFIG_KEYS}
+        cfg = {
+            "embodiment": "humanoid", "hidden": [256, 128], "proprio_dim": 256, "activation": "elu",
+            "init_log_std": -0.7, "use_instruction": True, "instruction_model_path": None,
+            "use_history": True, "use_vision": True,
+        }
+        cfg.update(ours)
+        cfg["instruction_embedding_dim"] = InstructionEncoderConfig().embedding_dim
+        if not cfg["hidden"] or any(int(h) <= 0 for h in cfg["hidden"]):
+            raise ValueError(f"model_config.hidden={cfg['hidden']}: expected a non-empty list of positive sizes")
+        if not math.isfinite(cfg["init_log_std"]):
+            raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
+        return cfg
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _normalized(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = dict(obs)
+        for name, norm in self.norms.items():
+            out[name] = norm(obs[name].to(torch.float32))
+        for name in ("contacts", "prev_action"):
+            if name in out:
+                out[name] = out[name].to(torch.float32)
+        return out
+
+    def _instruction_embedding(self, obs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if self._instructions is None:
+            return None
+        return self._instructions.embed_codes(obs["instruction"])
+
+    def _action_dist_inputs(self, obs, instruction_embedding) -> torch.Tensor:
+        mean = self.action_mean(self.actor(obs, instruction_embedding))
+        return torch.cat([mean, self.action_log_std.expand_as(mean)], dim=-1)
+
+    # -- RLModule API ------------------------------------------------------------------------------
+    def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        return {Columns.ACTION_DIST_INPUTS: self._action_dist_inputs(self._normalized(obs), self._instruction_embedding(obs))}
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        raw = batch[Columns.OBS]
+        # Statistics follow the training data; the updated buffers reach EnvRunners with the weights.
+        for name, norm in self.norms.items():
+            norm.update(raw[name])
+        obs = self._normalized(raw)
+        instruction = self._instruction_embedding(raw)
+        return {
+            Columns.ACTION_DIST_INPUTS: self._action_dist_inputs(obs, instruction),
+            Columns.EMBEDDINGS: self.critic(obs, instruction),
+        }
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        if embeddings is None:
+            raw = batch[Columns.OBS]
+            embeddings = self.critic(self._normalized(raw), self._instruction_embedding(raw))
+        return self.value_head(embeddings).squeeze(-1)
+
+    def get_non_inference_attributes(self) -> list[str]:
+        return ["critic", "value_head"]
