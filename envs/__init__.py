@@ -13,9 +13,11 @@ import gymnasium as gym  # noqa: E402
 
 HUMANOID_LOCOMOTION_ID = "vla_ray/HumanoidLocomotion-v0"
 
-# A flat registry: id -> entry point (MuJoCo Playground habit).
-ENVIRONMENTS = {HUMANOID_LOCOMOTION_ID: "envs.humanoid.env:HumanoidLocomotionEnv"}
+# A flat registry: id -> (single-env entry point, natively batched vector entry point).
+ENVIRONMENTS = {
+    HUMANOID_LOCOMOTION_ID: ("envs.humanoid.env:HumanoidLocomotionEnv", "envs.humanoid.env:HumanoidLocomotionVecEnv"),
+}
 
-for _env_id, _entry_point in ENVIRONMENTS.items():
+for _env_id, (_entry_point, _vector_entry_point) in ENVIRONMENTS.items():
     if _env_id not in gym.registry:
-        gym.register(id=_env_id, entry_point=_entry_point, disable_env_checker=True)
+        gym.register(id=_env_id, entry_point=_entry_point, vector_entry_point=_vector_entry_point, disable_env_checker=True)

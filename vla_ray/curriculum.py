@@ -75,7 +75,7 @@ def _apply_settings_on_runner(env_runner, settings: dict) -> None:
     # Kept in the runner's config so environments it rebuilds later start in the same stage.
     env_runner.config.env_config.update(settings)
     if env_runner.env is not None:
-        env_runner.env.unwrapped.call("apply_settings", settings)
+        env_runner.env.unwrapped.apply_settings(settings)
 
 
 class CurriculumCallback(RLlibCallback):

@@ -70,7 +70,7 @@ def evaluate_policy(
             prev_action = action
             obs, reward, terminated, truncated, info = env.step(action)
             total += reward
-            q = base.robot.joint_pos
+            q = base.joint_pos
             limit_hits += int(np.any((q - lower < JOINT_LIMIT_MARGIN_RAD) | (upper - q < JOINT_LIMIT_MARGIN_RAD)))
             if video_path and episode == 0:
                 frames.append(env.render())

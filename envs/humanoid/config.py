@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from envs.humanoid.rewards import check_reward_weights
-from envs.humanoid.tasks import TASK_NAMES
+from envs.humanoid.tasks import TASK_NAMES, make_task
+from vla_ray.embodiment import EMBODIMENTS
 
 
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
@@ -36,9 +36,11 @@ class HumanoidEnvConfig:
         def fail(name, expected):
             raise ValueError(f"HumanoidEnvConfig.{name}={getattr(self, name)!r}: expected {expected}")
 
+        if self.embodiment not in EMBODIMENTS:
+            fail("embodiment", f"one of {sorted(EMBODIMENTS)} (unknown robot)")
         if self.task not in TASK_NAMES:
             fail("task", f"one of {TASK_NAMES}")
-        check_reward_weights(self.reward_weights)
+        make_task(self.task, self.target_velocity_mps, self.reward_weights)  # validates command and weights
         if self.pd_substeps is not None and self.pd_substeps < 1:
             fail("pd_substeps", "an integer >= 1")
         if self.episode_length_s <= 0:

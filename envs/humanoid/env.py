@@ -1,37 +1,43 @@
-"""HumanoidLocomotionEnv: the 32-DoF humanoid standing or walking on a commanded velocity.
+"""The 32-DoF humanoid standing or walking on a commanded velocity, as a natively batched vector env.
 
-One control step: normalized action -> ActionScaler -> SafetyFilter -> PD targets held
-for `pd_substeps` physics steps -> observation parts, named reward terms, terminations.
+One control step for N robots: normalized actions -> ActionScaler -> SafetyFilter -> PD
+targets held for `pd_substeps` physics steps -> observation parts, named reward terms and
+termination terms, all computed on (N, ...) arrays (EnvPool's habit: the Python cost is
+paid per batch, not per robot). `HumanoidLocomotionEnv` is the same code for one robot.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 import gymnasium as gym
 import mujoco
 import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from envs.humanoid.config import HumanoidEnvConfig
 from envs.humanoid.observations import FORCE_LIMIT_N, IMU_LIMIT, JOINT_VEL_LIMIT, humanoid_observation_spec
-from envs.humanoid.rewards import REWARD_TERMS
-from envs.humanoid.robot import HumanoidRobot
+from envs.humanoid.rewards import REWARD_TERMS, TERM_NAMES, weight_vector
+from envs.humanoid.robot import HumanoidBatch, Readout
 from envs.humanoid.state import StepState
 from envs.humanoid.tasks import make_task
 from envs.humanoid.terminations import TERMINATION_TERMS
 from vla_ray.control import ActionScaler, SafetyFilter
 from vla_ray.embodiment import get_embodiment
 from vla_ray.embodiment.config import ActionScaling
-from vla_ray.language import encode_instruction
+from vla_ray.language import INSTRUCTION_BYTES, encode_instruction
 
 # Mirrored lateral leg joints: equal values on both sides mean a mirror-symmetric pose.
 LATERAL_LEG_JOINTS = ("hip_yaw", "hip_roll", "ankle_roll")
+PRIVILEGED_LIMIT = 50.0
 
 
-class HumanoidLocomotionEnv(gym.Env):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+class HumanoidLocomotionVecEnv(VectorEnv):
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, render_mode: str | None = None, **settings):
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **settings):
+        self._renderer = self._camera_renderer = None  # before anything can fail: close() reads them
+        if num_envs < 1:
+            raise ValueError(f"num_envs={num_envs}: expected >= 1")
         self.config = HumanoidEnvConfig.from_kwargs(settings)
         cfg = self.config
         embodiment = get_embodiment(cfg.embodiment)
@@ -40,198 +46,308 @@ class HumanoidLocomotionEnv(gym.Env):
                 action_scaling=ActionScaling(mode=cfg.action_scaling, scale=embodiment.action_scaling.scale)
             )
         self.embodiment = embodiment
+        self.num_envs = num_envs
         self.control_dt_s = 1.0 / embodiment.control_frequency_hz
         self.pd_substeps = cfg.pd_substeps or embodiment.interpolation_steps
-        self.robot = HumanoidRobot(embodiment, cfg.model_path or embodiment.model_path, self.control_dt_s / self.pd_substeps)
+        self.robots = HumanoidBatch(
+            embodiment, cfg.model_path or embodiment.model_path, self.control_dt_s / self.pd_substeps, num_envs
+        )
         self.scaler = ActionScaler(embodiment)
         self.safety = SafetyFilter(embodiment)
+        self.render_mode = render_mode
 
         camera_shape = cfg.camera_size if cfg.camera else None
         self.observation_spec = humanoid_observation_spec(embodiment, cfg.history_length, camera_shape)
-        self.observation_space = self.observation_spec.space()
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(embodiment.action_dim,), dtype=np.float32)
+        self.single_observation_space = self.observation_spec.space()
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(embodiment.action_dim,), dtype=np.float32)
+        self.action_space = batch_space(self.single_action_space, num_envs)
 
         names = embodiment.joint_names
         self._hip_pitch = np.array([names.index("l_hip_pitch"), names.index("r_hip_pitch")])
-        self._lateral = np.array(
-            [[names.index(f"{side}_{j}") for j in LATERAL_LEG_JOINTS] for side in ("l", "r")]
-        )
-        self.render_mode = render_mode
-        self._renderer = None
-        self._camera_renderer = None
-        self._pending_settings: dict = {}
-        self._apply_task()
-        self._history: deque | None = deque(maxlen=cfg.history_length) if cfg.history_length else None
+        self._lateral = np.array([[names.index(f"{s}_{j}") for j in LATERAL_LEG_JOINTS] for s in ("l", "r")])
+        self._nominal_action = self.scaler.to_normalized(embodiment.nominal_pose).astype(np.float32)
 
-    # -- task ---------------------------------------------------------------------------------------
+        n, a = num_envs, embodiment.action_dim
+        self._configs = [cfg] * n
+        self._pending: list[dict] = [{} for _ in range(n)]
+        self._rngs = [np.random.default_rng() for _ in range(n)]
+        self._command = np.zeros((n, 3), dtype=np.float32)
+        self._instruction = np.zeros((n, INSTRUCTION_BYTES), dtype=np.uint8)
+        self._weights = np.zeros((n, len(TERM_NAMES)))
+        self._tasks = [None] * n
+        self._prev_action = np.tile(self._nominal_action, (n, 1))
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._max_steps = np.zeros(n, dtype=np.int64)
+        self._next_push = np.full(n, -1, dtype=np.int64)
+        self._push_end = np.full(n, -1, dtype=np.int64)
+        self._episode_sums = np.zeros((n, len(TERM_NAMES)))
+        self._velocity_error_sum = np.zeros(n)
+        self._safety_steps = np.zeros(n, dtype=np.int64)
+        self._fallback_steps = np.zeros(n, dtype=np.int64)
+        self._needs_reset = np.zeros(n, dtype=bool)
+        frame = 2 * embodiment.num_joints + 9
+        self._history = np.zeros((n, cfg.history_length, frame), dtype=np.float32) if cfg.history_length else None
+        self._readout: Readout | None = None
+
+    # -- settings (curriculum) -------------------------------------------------------------------
     def apply_settings(self, settings: dict) -> None:
-        """Change task, command or pushes (e.g. a curriculum stage); validated now, in effect from the next
-        reset so that no episode mixes two tasks. Camera, history and model settings are fixed at construction."""
-        merged = {**self._pending_settings, **settings}
-        self.config.updated(merged)  # fail now, in the caller, rather than at some later reset
-        self._pending_settings = merged
+        """Change task, command or pushes for every robot; validated now, in effect from each robot's next
+        reset, so that no episode mixes two tasks. Settings that shape spaces or the model are refused."""
+        for i in range(self.num_envs):
+            merged = {**self._pending[i], **settings}
+            self._configs[i].updated(merged)  # fail here, in the caller, not at some later reset
+            self._pending[i] = merged
 
-    def _apply_task(self) -> None:
-        if self._pending_settings:
-            self.config = self.config.updated(self._pending_settings)
-            self._pending_settings = {}
-        cfg = self.config
-        self.task = make_task(cfg.task, cfg.target_velocity_mps, cfg.reward_weights)
-        self.max_episode_steps = int(round(cfg.episode_length_s / self.control_dt_s))
-        self._terms = [(name, REWARD_TERMS[name], w) for name, w in self.task.reward_weights.items() if w != 0.0]
-        self._command = self.task.command
-        self._instruction_code = encode_instruction(self.task.instruction)
+    # -- gymnasium API ---------------------------------------------------------------------------
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        seeds = seed if isinstance(seed, (list, tuple)) else [None if seed is None else seed + i for i in range(self.num_envs)]
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"reset(seed=...) got {len(seeds)} seeds: expected {self.num_envs}")
+        for i, s in enumerate(seeds):
+            self._reset_robot(i, s)
+        self._needs_reset[:] = False
+        self._readout = self.robots.read()
+        self._fill_history(np.arange(self.num_envs))
+        return self._observation(), {}
 
-    # -- gym API ------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._apply_task()
-        qpos = self.robot.nominal_qpos.copy()
-        noise = self.np_random.uniform(-1.0, 1.0, self.embodiment.num_joints) * self.config.reset_joint_noise_rad
-        qpos[self.robot.qpos_index] = np.clip(
-            qpos[self.robot.qpos_index] + noise, self.embodiment.joint_lower, self.embodiment.joint_upper
-        )
-        self.robot.reset(qpos)
-        self._prev_action = self.scaler.to_normalized(self.embodiment.nominal_pose).astype(np.float32)
-        self._step = 0
-        self._episode_sums = {name: 0.0 for name, _, _ in self._terms}
-        self._velocity_abs_err_sum = 0.0
-        self._safety_clamps = 0
-        self._safety_fallbacks = 0
-        self._next_push_step = self._draw_push_step()
-        self._push_end_step = -1
+    def step(self, actions):
+        obs, reward, terminated, truncated, env_infos = self.advance(actions)
+        infos: dict = {}
+        for i, info in enumerate(env_infos):
+            if info:
+                infos = self._add_info(infos, info, i)
+        return obs, reward, terminated, truncated, infos
+
+    def advance(self, actions):
+        """step() with per-robot info dicts (a list) instead of gymnasium's batched info."""
+        actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1), -1.0, 1.0)
+        # NEXT_STEP autoreset: robots whose episode ended last step start a new one now; their action is ignored.
+        resetting = np.flatnonzero(self._needs_reset)
+        for i in resetting:
+            self._reset_robot(i, None)
+        if resetting.size:
+            self._readout = self.robots.read()
+            self._fill_history(resetting)
+        active = ~self._needs_reset
+        self._needs_reset[:] = False
         if self._history is not None:
-            self._history.clear()
-            frame = self._proprio_frame()
-            for _ in range(self.config.history_length):
-                self._history.append(frame)
-        return self._observation(), {"task": self.task.name, "instruction": self.task.instruction}
+            self._history[active] = np.concatenate(
+                [self._history[active, 1:], self._proprio_frame(self._readout)[active, None]], axis=1
+            )
 
-    def step(self, action):
-        action = np.asarray(action, dtype=np.float32)
-        robot = self.robot
-        if self._history is not None:
-            self._history.append(self._proprio_frame())
-        targets, report = self.safety(self.scaler.to_targets(action), robot.joint_pos)
-        self._safety_clamps += int(report.any_clamped)
-        self._safety_fallbacks += int(report.fallback)
-        self._update_push()
-        robot.step(targets, self.pd_substeps)
-        self._step += 1
+        targets, report = self.safety(self.scaler.to_targets(actions), self._readout.joint_pos)
+        self._safety_steps += report.intervened & active
+        self._fallback_steps += report.fallback & active
+        self._update_pushes(active)
+        self.robots.step(targets, self.pd_substeps, active)
+        self._steps += active
+        readout = self._readout = self.robots.read()
 
-        state = self._measure(np.clip(action, -1.0, 1.0))
-        reward = 0.0
-        for name, term, weight in self._terms:
-            value = weight * term(state)
-            self._episode_sums[name] += value
-            reward += value
-        self._velocity_abs_err_sum += abs(state.forward_velocity_mps - state.target_velocity_mps)
-        fell = [name for name, term in TERMINATION_TERMS.items() if term(state)]
-        terminated = bool(fell) or not np.all(np.isfinite(robot.data.qpos))
-        truncated = not terminated and self._step >= self.max_episode_steps
-        self._prev_action = state.action.astype(np.float32)
-        info = {"forward_velocity_mps": state.forward_velocity_mps}
-        if terminated or truncated:
-            info["episode"] = self._episode_summary(fell)
-        return self._observation(), float(reward), terminated, truncated, info
+        state = self._state(readout, actions)
+        # Weights are rates per second of simulated time (legged_gym's convention): scaling by the control
+        # period keeps returns O(1-10), so the value loss does not swamp the policy gradient under clipping.
+        terms = np.stack([term(state) for term in REWARD_TERMS.values()], axis=1) * (self._weights * self.control_dt_s)
+        reward = terms.sum(axis=1) * active
+        self._episode_sums += terms * active[:, None]
+        self._velocity_error_sum += np.abs(state.forward_velocity_mps - state.target_velocity_mps) * active
+        fell = np.stack([term(state) for term in TERMINATION_TERMS.values()], axis=1) & active[:, None]
+        terminated = fell.any(axis=1)
+        truncated = ~terminated & active & (self._steps >= self._max_steps)
+        self._prev_action[active] = actions[active]
+        done = terminated | truncated
+        self._needs_reset = done
+        env_infos = [{"episode": self._episode_summary(i, fell[i])} if done[i] else {} for i in range(self.num_envs)]
+        return self._observation(), reward, terminated, truncated, env_infos
 
-    # -- internals ----------------------------------------------------------------------------------
-    def _measure(self, action: np.ndarray) -> StepState:
-        robot = self.robot
-        roll, pitch = robot.roll_pitch()
-        q = robot.joint_pos
-        contacts = robot.contacts()
-        return StepState(
-            base_height_m=float(robot.data.qpos[2]),
-            nominal_base_height_m=robot.nominal_base_height_m,
-            roll_rad=roll,
-            pitch_rad=pitch,
-            forward_velocity_mps=float(robot.heading_velocity()[0]),
-            target_velocity_mps=float(self._command[0]),
-            normalized_torque=robot.normalized_torque(),
-            action=action,
-            prev_action=self._prev_action,
-            foot_contact=contacts[:2],
-            foot_height_m=robot.foot_heights(),
-            leg_pitch_offsets_rad=q[self._hip_pitch] - self.embodiment.nominal_pose[self._hip_pitch],
-            leg_lateral_rad=q[self._lateral],
-        )
+    # -- per-robot episode bookkeeping -------------------------------------------------------------
+    def _reset_robot(self, i: int, seed: int | None) -> None:
+        if seed is not None:
+            self._rngs[i] = np.random.default_rng(seed)
+        if self._pending[i]:
+            self._configs[i] = self._configs[i].updated(self._pending[i])
+            self._pending[i] = {}
+        cfg = self._configs[i]
+        task = make_task(cfg.task, cfg.target_velocity_mps, cfg.reward_weights)
+        self._tasks[i] = task
+        self._command[i] = task.command
+        self._instruction[i] = encode_instruction(task.instruction)
+        self._weights[i] = weight_vector(task.reward_weights)
+        self._max_steps[i] = int(round(cfg.episode_length_s / self.control_dt_s))
+        rng = self._rngs[i]
+        qpos = self.robots.nominal_qpos.copy()
+        joints = self.robots.qpos_index
+        noise = rng.uniform(-1.0, 1.0, joints.size) * cfg.reset_joint_noise_rad
+        qpos[joints] = np.clip(qpos[joints] + noise, self.embodiment.joint_lower, self.embodiment.joint_upper)
+        self.robots.reset(i, qpos)
+        self._prev_action[i] = self._nominal_action
+        self._steps[i] = 0
+        self._episode_sums[i] = 0.0
+        self._velocity_error_sum[i] = 0.0
+        self._safety_steps[i] = 0
+        self._fallback_steps[i] = 0
+        self._push_end[i] = -1
+        self._next_push[i] = self._draw_push_step(i)
 
-    def _episode_summary(self, fell: list[str]) -> dict:
-        steps = max(self._step, 1)
+    def _episode_summary(self, i: int, fell: np.ndarray) -> dict:
+        task, steps = self._tasks[i], int(self._steps[i])
+        causes = [name for name, hit in zip(TERMINATION_TERMS, fell) if hit]
         return {
-            "task": self.task.name,
-            "target_velocity_mps": self.task.target_velocity_mps,
-            "length_steps": self._step,
-            "duration_s": self._step * self.control_dt_s,
-            "fell": bool(fell),
-            "termination": fell[0] if fell else None,
-            "velocity_tracking_error_mps": self._velocity_abs_err_sum / steps,
-            "safety_clamp_steps": self._safety_clamps,
-            "safety_fallback_steps": self._safety_fallbacks,
-            "reward_terms": dict(self._episode_sums),
+            "task": task.name,
+            "target_velocity_mps": task.target_velocity_mps,
+            "instruction": task.instruction,
+            "length_steps": steps,
+            "duration_s": steps * self.control_dt_s,
+            "fell": bool(causes),
+            "termination": causes[0] if causes else None,
+            "velocity_tracking_error_mps": float(self._velocity_error_sum[i] / max(steps, 1)),
+            "safety_intervention_steps": int(self._safety_steps[i]),
+            "safety_fallback_steps": int(self._fallback_steps[i]),
+            "reward_terms": {
+                name: float(value) for name, value, w in zip(TERM_NAMES, self._episode_sums[i], self._weights[i]) if w
+            },
         }
 
-    def _proprio_frame(self) -> np.ndarray:
-        robot = self.robot
+    def _draw_push_step(self, i: int) -> int:
+        cfg = self._configs[i]
+        if cfg.push_force_max_n <= 0:
+            return -1
+        low, high = cfg.push_interval_s
+        return int(self._steps[i] + round(self._rngs[i].uniform(low, high) / self.control_dt_s))
+
+    def _update_pushes(self, active: np.ndarray) -> None:
+        """Random horizontal pushes on the torso (seed: push_force 0-100 N), each held for push_duration_s."""
+        for i in np.flatnonzero(active & ((self._steps == self._next_push) | (self._steps == self._push_end))):
+            cfg, rng = self._configs[i], self._rngs[i]
+            if self._steps[i] == self._next_push[i]:
+                angle, magnitude = rng.uniform(0.0, 2 * np.pi), rng.uniform(0.0, cfg.push_force_max_n)
+                self.robots.push(i, magnitude * np.array([np.cos(angle), np.sin(angle)]))
+                self._push_end[i] = self._steps[i] + max(1, round(cfg.push_duration_s / self.control_dt_s))
+                self._next_push[i] = self._draw_push_step(i)
+            else:
+                self.robots.push(i, np.zeros(2))
+
+    # -- measurements -> state, observation --------------------------------------------------------
+    def _state(self, r: Readout, actions: np.ndarray) -> StepState:
+        q = r.joint_pos
+        return StepState(
+            base_height_m=r.base_height_m,
+            nominal_base_height_m=self.robots.nominal_base_height_m,
+            roll_rad=r.roll_rad,
+            pitch_rad=r.pitch_rad,
+            forward_velocity_mps=r.heading_velocity[:, 0],
+            target_velocity_mps=self._command[:, 0].astype(np.float64),
+            normalized_torque=r.normalized_torque,
+            action=actions,
+            prev_action=self._prev_action,
+            foot_contact=r.contacts[:, :2],
+            foot_height_m=r.foot_height_m,
+            leg_pitch_offsets_rad=q[:, self._hip_pitch] - self.embodiment.nominal_pose[self._hip_pitch],
+            leg_lateral_rad=q[:, self._lateral],
+            finite=r.finite,
+        )
+
+    @staticmethod
+    def _proprio_frame(r: Readout) -> np.ndarray:
         return np.concatenate(
-            [robot.joint_pos, np.clip(robot.joint_vel, -JOINT_VEL_LIMIT, JOINT_VEL_LIMIT), np.clip(robot.imu(), -IMU_LIMIT, IMU_LIMIT)]
+            [r.joint_pos, np.clip(r.joint_vel, -JOINT_VEL_LIMIT, JOINT_VEL_LIMIT), np.clip(r.imu, -IMU_LIMIT, IMU_LIMIT)],
+            axis=1,
         ).astype(np.float32)
 
+    def _fill_history(self, indices: np.ndarray) -> None:
+        if self._history is not None:
+            self._history[indices] = self._proprio_frame(self._readout)[indices, None]
+
     def _observation(self) -> dict:
-        robot = self.robot
-        v = robot.heading_velocity()
+        r = self._readout
+        privileged = np.concatenate([r.heading_velocity, r.base_height_m[:, None]], axis=1)
         obs = {
-            "joint_pos": robot.joint_pos.astype(np.float32),
-            "joint_vel": np.clip(robot.joint_vel, -JOINT_VEL_LIMIT, JOINT_VEL_LIMIT).astype(np.float32),
-            "imu": np.clip(robot.imu(), -IMU_LIMIT, IMU_LIMIT).astype(np.float32),
-            "contacts": robot.contacts().astype(np.float32),
-            "force_torque": np.clip(robot.wrench(), -FORCE_LIMIT_N, FORCE_LIMIT_N).astype(np.float32),
+            "joint_pos": r.joint_pos.astype(np.float32),
+            "joint_vel": np.clip(r.joint_vel, -JOINT_VEL_LIMIT, JOINT_VEL_LIMIT).astype(np.float32),
+            "imu": np.clip(r.imu, -IMU_LIMIT, IMU_LIMIT).astype(np.float32),
+            "contacts": r.contacts.astype(np.float32),
+            "force_torque": np.clip(r.wrench, -FORCE_LIMIT_N, FORCE_LIMIT_N).astype(np.float32),
             "command": self._command.copy(),
-            "prev_action": self._prev_action.copy(),
-            "instruction": self._instruction_code.copy(),
-            "privileged": np.clip([v[0], v[1], v[2], robot.data.qpos[2]], -50.0, 50.0).astype(np.float32),
+            "prev_action": self._prev_action.astype(np.float32),
+            "instruction": self._instruction.copy(),
+            "privileged": np.clip(privileged, -PRIVILEGED_LIMIT, PRIVILEGED_LIMIT).astype(np.float32),
         }
         if self._history is not None:
-            obs["proprio_history"] = np.stack(self._history)
+            obs["proprio_history"] = self._history.copy()
         if self.config.camera:
-            obs["camera_rgb"] = self._render_camera()
+            obs["camera_rgb"] = np.stack([self._render(i, self.config.camera, camera_obs=True) for i in range(self.num_envs)])
         return obs
 
-    def _draw_push_step(self) -> int:
-        if self.config.push_force_max_n <= 0:
-            return -1
-        low, high = self.config.push_interval_s
-        return self._step + int(round(self.np_random.uniform(low, high) / self.control_dt_s))
-
-    def _update_push(self) -> None:
-        """Random horizontal pushes on the torso (seed: push_force 0-100 N), each held for push_duration_s."""
-        if self._step == self._next_push_step:
-            angle = self.np_random.uniform(0.0, 2 * np.pi)
-            magnitude = self.np_random.uniform(0.0, self.config.push_force_max_n)
-            self.robot.push(magnitude * np.array([np.cos(angle), np.sin(angle)]))
-            self._push_end_step = self._step + max(1, int(round(self.config.push_duration_s / self.control_dt_s)))
-            self._next_push_step = self._draw_push_step()
-        elif self._step == self._push_end_step:
-            self.robot.push(np.zeros(2))
-
-    def _render_camera(self) -> np.ndarray:
-        if self._camera_renderer is None:
-            h, w = self.config.camera_size
-            self._camera_renderer = mujoco.Renderer(self.robot.model, height=h, width=w)
-        self._camera_renderer.update_scene(self.robot.data, camera=self.config.camera)
-        return self._camera_renderer.render().copy()
+    def _render(self, i: int, camera: str, camera_obs: bool = False) -> np.ndarray:
+        if camera_obs:
+            if self._camera_renderer is None:
+                h, w = self.config.camera_size
+                self._camera_renderer = mujoco.Renderer(self.robots.model, height=h, width=w)
+            renderer = self._camera_renderer
+        else:
+            if self._renderer is None:
+                self._renderer = mujoco.Renderer(self.robots.model, height=480, width=640)
+            renderer = self._renderer
+        renderer.update_scene(self.robots.datas[i], camera=camera)
+        return renderer.render().copy()
 
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.robot.model, height=480, width=640)
-        self._renderer.update_scene(self.robot.data, camera="track")
-        return self._renderer.render().copy()
+        return tuple(self._render(i, "track") for i in range(self.num_envs))
 
-    def close(self):
+    def close_extras(self, **kwargs):
         for renderer in (self._renderer, self._camera_renderer):
             if renderer is not None:
                 renderer.close()
         self._renderer = self._camera_renderer = None
+
+
+class HumanoidLocomotionEnv(gym.Env):
+    """One humanoid: the vector environment with a batch of one (so both share every line of logic)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, render_mode: str | None = None, **settings):
+        self.vector = HumanoidLocomotionVecEnv(num_envs=1, **settings)
+        self.render_mode = render_mode
+        self.observation_space = self.vector.single_observation_space
+        self.action_space = self.vector.single_action_space
+        self.config = self.vector.config
+
+    @property
+    def embodiment(self):
+        return self.vector.embodiment
+
+    @property
+    def observation_spec(self):
+        return self.vector.observation_spec
+
+    @property
+    def control_dt_s(self) -> float:
+        return self.vector.control_dt_s
+
+    @property
+    def joint_pos(self) -> np.ndarray:
+        return self.vector._readout.joint_pos[0]
+
+    def apply_settings(self, settings: dict) -> None:
+        self.vector.apply_settings(settings)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, _ = self.vector.reset(seed=seed)
+        task = self.vector._tasks[0]
+        return {k: v[0] for k, v in obs.items()}, {"task": task.name, "instruction": task.instruction}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, infos = self.vector.advance(np.asarray(action)[None])
+        return {k: v[0] for k, v in obs.items()}, float(reward[0]), bool(terminated[0]), bool(truncated[0]), infos[0]
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        return self.vector._render(0, "track")
+
+    def close(self):
+        self.vector.close()

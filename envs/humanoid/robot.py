@@ -1,6 +1,12 @@
-"""The simulated humanoid: a MuJoCo model checked against its EmbodimentConfig, with named read-outs."""
+"""A batch of simulated humanoids: one MuJoCo model checked against its EmbodimentConfig, N states.
+
+Everything after the physics step is read into (N, ...) arrays at once, so the per-step
+Python cost is paid per batch rather than per robot.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -16,114 +22,128 @@ CONTACT_THRESHOLD_N = 1.0
 LIMIT_TOLERANCE = 1e-4  # MJCF stores ranges as written; allow float round-off only
 
 
-def _sensor_slice(model: mujoco.MjModel, name: str) -> slice:
-    sensor = model.sensor(name)
-    start = int(sensor.adr[0])
-    return slice(start, start + int(sensor.dim[0]))
+def _sensor_index(model: mujoco.MjModel, names: tuple[str, ...]) -> np.ndarray:
+    return np.concatenate([np.arange(model.sensor(n).adr[0], model.sensor(n).adr[0] + model.sensor(n).dim[0]) for n in names])
 
 
-class HumanoidRobot:
-    """Owns MjModel/MjData; maps the embodiment's joint order onto qpos, qvel, actuators and sensors."""
+def check_model_joints(model: mujoco.MjModel, embodiment: EmbodimentConfig) -> None:
+    """The model's hinge joints and their ranges must be exactly the embodiment's, each driven by its actuator."""
+    name = embodiment.robot_name
+    hinges = {model.joint(i).name for i in range(model.njnt) if model.jnt_type[i] == mujoco.mjtJoint.mjJNT_HINGE}
+    missing = [j for j in embodiment.joint_names if j not in hinges]
+    if missing:
+        raise ValueError(f"{name}: joints {missing} are in the EmbodimentConfig but not in the model")
+    extra = sorted(hinges - set(embodiment.joint_names))
+    if extra:
+        raise ValueError(f"{name}: model has hinge joints {extra} that the EmbodimentConfig does not name")
+    actuators = {model.actuator(i).name for i in range(model.nu)}
+    for spec in embodiment.joints:
+        low, high = model.joint(spec.name).range
+        if abs(low - spec.lower) > LIMIT_TOLERANCE or abs(high - spec.upper) > LIMIT_TOLERANCE:
+            raise ValueError(
+                f"{name}: joint {spec.name} has range ({low:.4f}, {high:.4f}) in the model: "
+                f"expected ({spec.lower}, {spec.upper}) from the EmbodimentConfig"
+            )
+        if spec.name not in actuators or model.actuator(spec.name).trntype != mujoco.mjtTrn.mjTRN_JOINT:
+            raise ValueError(f"{name}: expected an actuator named {spec.name} driving joint {spec.name}")
 
-    def __init__(self, embodiment: EmbodimentConfig, model_path: str, physics_dt_s: float):
+
+def quat_rows(quat: np.ndarray) -> tuple[np.ndarray, ...]:
+    return quat[:, 0], quat[:, 1], quat[:, 2], quat[:, 3]
+
+
+@dataclass
+class Readout:
+    """Batched measurements after a physics step; every array has the batch as its first axis."""
+
+    qpos: np.ndarray
+    joint_pos: np.ndarray
+    joint_vel: np.ndarray
+    imu: np.ndarray  # gyro (3), accelerometer (3), gravity direction (3) in the base/IMU frame
+    contacts: np.ndarray  # (N, 4) flags
+    wrench: np.ndarray  # (N, 12) forces at wrists and ankles
+    foot_height_m: np.ndarray  # (N, 2)
+    normalized_torque: np.ndarray  # actuator force / force limit
+    base_height_m: np.ndarray
+    roll_rad: np.ndarray
+    pitch_rad: np.ndarray
+    heading_velocity: np.ndarray  # (N, 3) base velocity in the yaw-aligned frame
+    finite: np.ndarray  # (N,) the state has no NaN/inf
+
+
+class HumanoidBatch:
+    def __init__(self, embodiment: EmbodimentConfig, model_path: str, physics_dt_s: float, num_envs: int):
         self.embodiment = embodiment
         self.model = mujoco.MjModel.from_xml_path(str(resolve_model_path(model_path)))
         self.model.opt.timestep = physics_dt_s
-        self.data = mujoco.MjData(self.model)
-        self._check_joints()
+        check_model_joints(self.model, embodiment)
+        self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         m = self.model
-        self.qpos_index = np.array([m.joint(n).qposadr[0] for n in embodiment.joint_names])
-        self.qvel_index = np.array([m.joint(n).dofadr[0] for n in embodiment.joint_names])
-        self.actuator_index = np.array([m.actuator(n).id for n in embodiment.joint_names])
+        names = embodiment.joint_names
+        self.qpos_index = np.array([m.joint(n).qposadr[0] for n in names])
+        self.qvel_index = np.array([m.joint(n).dofadr[0] for n in names])
+        self.actuator_index = np.array([m.actuator(n).id for n in names])
         self.force_limit = m.actuator_forcerange[self.actuator_index, 1].copy()
-        self.contact_slices = [_sensor_slice(m, n) for n in CONTACT_SENSORS]
-        self.force_index = np.concatenate([np.arange(s.start, s.stop) for s in map(lambda n: _sensor_slice(m, n), FORCE_SENSORS)])
-        self.imu_index = np.concatenate([np.arange(s.start, s.stop) for s in map(lambda n: _sensor_slice(m, n), IMU_SENSORS)])
+        self.contact_index = _sensor_index(m, CONTACT_SENSORS)
+        self.force_index = _sensor_index(m, FORCE_SENSORS)
+        self.imu_index = _sensor_index(m, IMU_SENSORS)
         self.foot_site_ids = np.array([m.site(n).id for n in FOOT_SITES])
         self.torso_body_id = m.body("torso").id
-        key = m.key("nominal")
-        self.nominal_qpos = key.qpos.copy()
+        self.nominal_qpos = m.key("nominal").qpos.copy()
         self.nominal_qpos[self.qpos_index] = embodiment.nominal_pose
         self.nominal_base_height_m = float(self.nominal_qpos[2])
-
-    def _check_joints(self) -> None:
-        m, emb = self.model, self.embodiment
-        model_joints = {m.joint(i).name for i in range(m.njnt) if m.jnt_type[i] == mujoco.mjtJoint.mjJNT_HINGE}
-        missing = [n for n in emb.joint_names if n not in model_joints]
-        if missing:
-            raise ValueError(f"{emb.robot_name}: joints {missing} are in the EmbodimentConfig but not in the model")
-        extra = sorted(model_joints - set(emb.joint_names))
-        if extra:
-            raise ValueError(f"{emb.robot_name}: model has hinge joints {extra} that the EmbodimentConfig does not name")
-        for spec in emb.joints:
-            low, high = m.joint(spec.name).range
-            if abs(low - spec.lower) > LIMIT_TOLERANCE or abs(high - spec.upper) > LIMIT_TOLERANCE:
-                raise ValueError(
-                    f"{emb.robot_name}: joint {spec.name} has range ({low:.4f}, {high:.4f}) in the model: "
-                    f"expected ({spec.lower}, {spec.upper}) from the EmbodimentConfig"
-                )
-            if m.actuator(spec.name).trntype != mujoco.mjtTrn.mjTRN_JOINT:
-                raise ValueError(f"{emb.robot_name}: actuator {spec.name} does not drive a joint")
-
-    def reset(self, qpos: np.ndarray) -> None:
-        mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[:] = qpos
-        self.data.ctrl[self.actuator_index] = qpos[self.qpos_index]
-        mujoco.mj_forward(self.model, self.data)
-
-    def step(self, joint_targets: np.ndarray, substeps: int) -> None:
-        self.data.ctrl[self.actuator_index] = joint_targets
-        mujoco.mj_step(self.model, self.data, nstep=substeps)
-
-    # -- read-outs ------------------------------------------------------------------------------
-    @property
-    def joint_pos(self) -> np.ndarray:
-        return self.data.qpos[self.qpos_index]
+        if m.nu != len(names):
+            raise ValueError(f"{embodiment.robot_name}: model has {m.nu} actuators: expected one per joint ({len(names)})")
+        # Actuators in model order, so a whole ctrl vector is written at once.
+        self._ctrl_order = np.argsort(self.actuator_index)
 
     @property
-    def joint_vel(self) -> np.ndarray:
-        return self.data.qvel[self.qvel_index]
+    def num_envs(self) -> int:
+        return len(self.datas)
 
-    @property
-    def base_quat(self) -> np.ndarray:
-        return self.data.qpos[3:7]
+    def reset(self, index: int, qpos: np.ndarray) -> None:
+        data = self.datas[index]
+        mujoco.mj_resetData(self.model, data)
+        data.qpos[:] = qpos
+        data.ctrl[self.actuator_index] = qpos[self.qpos_index]
+        mujoco.mj_forward(self.model, data)
 
-    def gravity_in_base(self) -> np.ndarray:
-        """Unit gravity direction in the base frame: (0, 0, -1) when upright."""
-        w, x, y, z = self.data.qpos[3:7]
-        # third row of the rotation matrix, negated: R^T @ (0, 0, -1)
-        return -np.array([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)])
+    def step(self, joint_targets: np.ndarray, substeps: int, active: np.ndarray) -> None:
+        """Hold (N, num_joints) PD targets for `substeps` physics steps in every active robot."""
+        ctrl = joint_targets[:, self._ctrl_order]
+        model = self.model
+        for i in np.flatnonzero(active):
+            data = self.datas[i]
+            data.ctrl[:] = ctrl[i]
+            mujoco.mj_step(model, data, nstep=substeps)
 
-    def roll_pitch(self) -> tuple[float, float]:
-        w, x, y, z = self.data.qpos[3:7]
-        roll = np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-        pitch = np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0))
-        return float(roll), float(pitch)
+    def push(self, index: int, force_xy_n: np.ndarray) -> None:
+        self.datas[index].xfrc_applied[self.torso_body_id, :2] = force_xy_n
 
-    def heading_velocity(self) -> np.ndarray:
-        """Base linear velocity (forward, lateral, up) in the yaw-aligned heading frame."""
-        w, x, y, z = self.data.qpos[3:7]
+    def read(self) -> Readout:
+        datas = self.datas
+        qpos = np.array([d.qpos for d in datas])
+        qvel = np.array([d.qvel for d in datas])
+        sensors = np.array([d.sensordata for d in datas])
+        torque = np.array([d.actuator_force for d in datas])[:, self.actuator_index] / self.force_limit
+        feet = np.array([d.site_xpos[self.foot_site_ids, 2] for d in datas])
+        w, x, y, z = quat_rows(qpos[:, 3:7])
+        gravity = -np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1)
         yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
         c, s = np.cos(yaw), np.sin(yaw)
-        vx, vy, vz = self.data.qvel[0:3]
-        return np.array([c * vx + s * vy, -s * vx + c * vy, vz])
-
-    def imu(self) -> np.ndarray:
-        """Gyro (rad/s), accelerometer (m/s^2), gravity direction (unit) in the IMU frame."""
-        return np.concatenate([self.data.sensordata[self.imu_index], self.gravity_in_base()])
-
-    def contacts(self) -> np.ndarray:
-        sd = self.data.sensordata
-        return np.array([sd[s].sum() > CONTACT_THRESHOLD_N for s in self.contact_slices], dtype=np.float64)
-
-    def wrench(self) -> np.ndarray:
-        return self.data.sensordata[self.force_index]
-
-    def foot_heights(self) -> np.ndarray:
-        return self.data.site_xpos[self.foot_site_ids, 2]
-
-    def normalized_torque(self) -> np.ndarray:
-        return self.data.actuator_force[self.actuator_index] / self.force_limit
-
-    def push(self, force_xy_n: np.ndarray) -> None:
-        self.data.xfrc_applied[self.torso_body_id, :2] = force_xy_n
+        vx, vy, vz = qvel[:, 0], qvel[:, 1], qvel[:, 2]
+        return Readout(
+            qpos=qpos,
+            joint_pos=qpos[:, self.qpos_index],
+            joint_vel=qvel[:, self.qvel_index],
+            imu=np.concatenate([sensors[:, self.imu_index], gravity], axis=1),
+            contacts=(sensors[:, self.contact_index] > CONTACT_THRESHOLD_N).astype(np.float64),
+            wrench=sensors[:, self.force_index],
+            foot_height_m=feet,
+            normalized_torque=torque,
+            base_height_m=qpos[:, 2],
+            roll_rad=np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y)),
+            pitch_rad=np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0)),
+            heading_velocity=np.stack([c * vx + s * vy, -s * vx + c * vy, vz], axis=1),
+            finite=np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1),
+        )

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from envs.humanoid.rewards import check_reward_weights
+
 TASK_NAMES = ("stand", "walk")
 
 # seed: humanoid guide, LocomotionTrainer.reward_weights
@@ -63,6 +65,7 @@ class LocomotionTask:
 
 def make_task(name: str, target_velocity_mps: float = 0.0, reward_weights: dict[str, float] | None = None):
     """A task with its default weights, optionally overridden term by term."""
+    check_reward_weights(reward_weights or {})
     defaults = STAND_REWARD_WEIGHTS if name == "stand" else WALK_REWARD_WEIGHTS
     weights = dict(defaults)
     weights.update(reward_weights or {})

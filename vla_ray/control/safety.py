@@ -1,8 +1,9 @@
 """The deployment safety filter (seeds: embodiment guide `_apply_safety`, humanoid guide `_apply_safety_filter`).
 
 Always on, in training as in serving, so a served action equals the action the policy
-was trained to produce. Order: non-finite output -> hold the current position; then the
-per-step velocity clamp against the measured joint positions; then the joint-limit clamp.
+was trained to produce. Per robot, in order: a non-finite output -> hold the current
+position; the per-step velocity clamp against the measured joint positions; the
+joint-limit clamp. Works on batches: every array has robots as its first axis.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from vla_ray.embodiment import EmbodimentConfig
 
 @dataclass(frozen=True)
 class SafetyReport:
-    limit_clamped: np.ndarray  # bool per joint: target was outside the joint limits
-    velocity_clamped: np.ndarray  # bool per joint: target moved faster than max_joint_velocity allows
-    fallback: bool  # the policy output was not finite; the robot holds its current position
+    limit_clamped: np.ndarray  # (N, joints) bool: target was outside the joint limits
+    velocity_clamped: np.ndarray  # (N, joints) bool: target moved faster than max_joint_velocity allows
+    fallback: np.ndarray  # (N,) bool: the policy output was not finite; the robot holds its position
 
     @property
-    def any_clamped(self) -> bool:
-        return bool(self.limit_clamped.any() or self.velocity_clamped.any())
+    def intervened(self) -> np.ndarray:
+        """(N,) bool: the filter changed this robot's command."""
+        return self.limit_clamped.any(axis=1) | self.velocity_clamped.any(axis=1) | self.fallback
 
 
 class SafetyFilter:
@@ -30,28 +32,30 @@ class SafetyFilter:
         self.lower = embodiment.joint_lower
         self.upper = embodiment.joint_upper
         self.num_joints = embodiment.num_joints
+        self.action_dim = embodiment.action_dim
         # Largest change of a joint target in one control period.
         self.max_step = embodiment.max_joint_velocity / embodiment.control_frequency_hz
 
-    def __call__(self, targets: np.ndarray, joint_pos: np.ndarray) -> tuple[np.ndarray, SafetyReport]:
-        """Filter joint targets (1-D, joints first; extra gripper channels pass through clipped to [0, 1])."""
+    def __call__(self, targets: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, SafetyReport]:
+        """Filter (N, action_dim) targets given the (N, action_dim) measured positions of the same channels
+        (joint positions first, then gripper openings in [0, 1])."""
         targets = np.asarray(targets, dtype=np.float64)
-        joint_pos = np.asarray(joint_pos, dtype=np.float64)
+        current = np.asarray(current, dtype=np.float64)
         n = self.num_joints
-        if joint_pos.shape != (n,):
-            raise ValueError(f"joint_pos has shape {joint_pos.shape}: expected ({n},)")
-        if not np.all(np.isfinite(targets)):
-            hold = np.concatenate([np.clip(joint_pos, self.lower, self.upper), np.zeros(targets.shape[0] - n)])
-            no = np.zeros(n, dtype=bool)
-            return hold, SafetyReport(limit_clamped=no, velocity_clamped=no.copy(), fallback=True)
-        joints = targets[:n]
+        if targets.ndim != 2 or targets.shape[1] != self.action_dim:
+            raise ValueError(f"targets have shape {targets.shape}: expected (N, {self.action_dim})")
+        if current.shape != targets.shape:
+            raise ValueError(f"current positions have shape {current.shape}: expected {targets.shape}")
+        fallback = ~np.isfinite(targets).all(axis=1)
+        commanded = np.where(fallback[:, None], current, targets)
+        joints, joint_pos = commanded[:, :n], current[:, :n]
         stepped = np.clip(joints, joint_pos - self.max_step, joint_pos + self.max_step)
         safe = np.clip(stepped, self.lower, self.upper)
         report = SafetyReport(
             limit_clamped=(stepped < self.lower) | (stepped > self.upper),
             velocity_clamped=stepped != joints,
-            fallback=False,
+            fallback=fallback,
         )
-        if targets.shape[0] == n:
+        if self.action_dim == n:
             return safe, report
-        return np.concatenate([safe, np.clip(targets[n:], 0.0, 1.0)]), report
+        return np.concatenate([safe, np.clip(commanded[:, n:], 0.0, 1.0)], axis=1), report

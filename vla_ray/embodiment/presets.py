@@ -265,8 +265,8 @@ HUMANOID = EmbodimentConfig(
     ),
     action_dim=32,
     ee_type="none",  # the hands are not actuated in this model
-    # Training default; "joint_limits" (the seed's mapping) stays selectable via with_overrides.
-    action_scaling=ActionScaling("nominal_offset", 0.5),
+    # Training default: PD targets around the standing pose; "joint_limits" (the seed's mapping) stays selectable.
+    action_scaling=ActionScaling("nominal_offset", 0.25),  # legged_gym humanoids (H1): 0.25 rad per unit action
     control_frequency_hz=50.0,  # seed: humanoid guide, HumanoidVLAConfig (control_frequency 50 Hz)
     interpolation_steps=4,  # PD substeps per control step
     proprioception=("joint_pos", "joint_vel", "imu", "contacts", "force_torque"),
