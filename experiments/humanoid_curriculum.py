@@ -12,13 +12,14 @@ evaluated and its video logged to MLflow.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 import ray
 
 from envs import HUMANOID_LOCOMOTION_ID
-from vla_ray.checkpoints import PolicyCard, resolve_checkpoint, save_checkpoint
+from vla_ray.checkpoints import PolicyCard, restore_checkpoint, save_checkpoint
 from vla_ray.curriculum import HUMANOID_CURRICULUM, METRICS_KEY, REWARD_TERMS_KEY, CurriculumCallback, curriculum_of
 from vla_ray.evaluate import evaluate_policy
 from vla_ray.policy import Policy
@@ -33,7 +34,8 @@ def parse_args():
     p.add_argument("--env-runners", type=int, default=2, help="EnvRunner actors (0: sample in this process)")
     p.add_argument("--envs-per-runner", type=int, default=32, help="robots simulated per EnvRunner (batched)")
     p.add_argument("--rollout-fragment", type=int, default=64, help="steps per environment per iteration")
-    p.add_argument("--minibatch-size", type=int, default=1024)
+    p.add_argument("--minibatch-size", type=int, default=512)
+    p.add_argument("--episode-length-s", type=float, default=20.0, help="episode length (the seed: 20 s stands)")
     p.add_argument("--run-dir", type=Path, default=Path("runs/humanoid_curriculum"), help="checkpoints go here")
     p.add_argument("--mlflow-uri", default=None, help="default: a SQLite store in --run-dir/..")
     p.add_argument("--experiment", default="humanoid_curriculum", help="MLflow experiment name")
@@ -72,13 +74,15 @@ def main():
         seed=args.seed,
         model_config={"embodiment": "humanoid"},
     )
-    env_config = dict(HUMANOID_CURRICULUM[0].env_settings)
+    env_config = {**HUMANOID_CURRICULUM[0].env_settings, "episode_length_s": args.episode_length_s}
     config = build_ppo_config(training, HUMANOID_LOCOMOTION_ID, env_config, CurriculumCallback)
 
-    ray.init()  # joins the cluster under `ray job submit` (RAY_ADDRESS), else starts Ray in-process
+    # Under `ray job submit` RAY_ADDRESS names the cluster; otherwise start Ray in this process (never
+    # attach to some other cluster that happens to run on this machine).
+    ray.init(address=os.environ.get("RAY_ADDRESS") or "local")
     algo = config.build_algo()
     if args.resume:
-        algo.restore_from_path(str(resolve_checkpoint(args.resume).resolve()))
+        print(f"resumed from {restore_checkpoint(algo, args.resume)} at iteration {algo.iteration}")
 
     tracking_uri = args.mlflow_uri or default_tracking_uri(args.run_dir.parent)
     run_name = f"{args.run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -108,7 +112,7 @@ def main():
                 {"stage_index": cur["stage_index"], "env_steps": steps, "steps_per_s": rate,
                  "episode_return_mean": result.get("env_runners", {}).get("episode_return_mean", float("nan")),
                  "reward_terms": result.get("env_runners", {}).get(REWARD_TERMS_KEY, {}),
-                 "curriculum": result.get("env_runners", {}).get(METRICS_KEY, {})},
+                 "curriculum": {"stage_window": cur["stats"], "episodes_this_iteration": result.get("env_runners", {}).get(METRICS_KEY, {})}},
                 step=algo.iteration,
             )
             if cur["promoted"]:

@@ -122,7 +122,7 @@ def test_humanoid_stands_slightly_crouched_with_arms_off_the_body():
 def test_humanoid_control_and_sensor_layout():
     assert HUMANOID.ee_type == "none" and HUMANOID.ee_action_dim == 0
     assert HUMANOID.interpolation_steps == 4
-    assert HUMANOID.action_scaling == ActionScaling("nominal_offset", 0.5)
+    assert HUMANOID.action_scaling == ActionScaling("nominal_offset", 0.25)
     # 32 positions + 32 velocities + imu 9 + contacts 4 + force/torque 12
     assert HUMANOID.proprioception_dim == 64 + 9 + 4 + 12
 

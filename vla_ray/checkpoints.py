@@ -68,5 +68,17 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise FileNotFoundError(f"{path}: expected a vla-ray checkpoint ({POLICY_CARD}) or a run directory with {LATEST}")
 
 
+def restore_checkpoint(algorithm, path: str | Path) -> Path:
+    """Restore an Algorithm from a checkpoint (or a run directory's LATEST) and fire on_checkpoint_loaded,
+    which RLlib's restore_from_path does not (only Tune's load_checkpoint does), so callbacks such as the
+    curriculum re-apply their state to the EnvRunners."""
+    checkpoint = resolve_checkpoint(path)
+    algorithm.restore_from_path(str(checkpoint.resolve()))
+    callbacks = algorithm.callbacks if isinstance(algorithm.callbacks, list) else [algorithm.callbacks]
+    for callback in callbacks:
+        callback.on_checkpoint_loaded(algorithm=algorithm)
+    return checkpoint
+
+
 def module_path(checkpoint: Path) -> Path:
     return Path(checkpoint) / MODULE_SUBDIR

@@ -2,18 +2,25 @@
 
 A stage is a set of environment settings plus the thresholds that promote past it.
 Promotion reads only episodes played under the current stage, so a stage is judged on
-its own data. The stage index lives in the Algorithm's counters, which RLlib saves in
-every checkpoint, so a resumed run continues in the stage it left.
+its own data: EnvRunners report per-iteration episode counts, and the driver keeps the
+window of the most recent `min_episodes` episodes (RLlib's windowed means cover only the
+episodes of one iteration, which for 20 s episodes can be a single lucky one). The stage
+index is kept in the Algorithm's metrics state, which RLlib saves in every checkpoint, so a
+resumed run continues in the stage it left.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass, field
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
-STAGE_COUNTER = "curriculum_stage"
+# Promotions so far, as a lifetime sum in the Algorithm's MetricsLogger: RLlib checkpoints that state
+# (Algorithm.get_state), so the stage survives save/restore like num_env_steps_sampled_lifetime does.
+PROMOTIONS_METRIC = "curriculum_promotions"
 METRICS_KEY = "curriculum"
 REWARD_TERMS_KEY = "reward_terms"
 
@@ -37,9 +44,11 @@ class CurriculumStage:
             raise ValueError(f"CurriculumStage({self.name}).min_episodes={self.min_episodes}: expected >= 1")
 
 
-def stage_key(task: str, target_velocity_mps: float) -> str:
+def stage_key(task: str, target_velocity_mps: float, push_force_max_n: float = 0.0) -> str:
     """The name episodes are logged under; equals CurriculumStage.name for the humanoid stages."""
-    return task if task == "stand" else f"walk_{target_velocity_mps:.1f}"
+    if task == "stand":
+        return "stand_pushed" if push_force_max_n > 0 else "stand"
+    return f"walk_{target_velocity_mps:.1f}"
 
 
 def _walk(v: float) -> CurriculumStage:
@@ -50,15 +59,42 @@ def _walk(v: float) -> CurriculumStage:
     )
 
 
-# seed: humanoid guide, train_standing (pushes: sim-to-real push_force 0-100 N) then train_walking stages
+# seed: humanoid guide, train_standing then train_walking's speed stages; standing is learned first without,
+# then with the sim-to-real section's pushes (push_force 0-100 N), which a PD-only stance does not survive.
 HUMANOID_CURRICULUM: tuple[CurriculumStage, ...] = (
-    CurriculumStage("stand", {"task": "stand", "target_velocity_mps": 0.0, "push_force_max_n": 100.0}, min_survival=0.95),
+    CurriculumStage("stand", {"task": "stand", "target_velocity_mps": 0.0, "push_force_max_n": 0.0}, min_survival=0.95),
+    CurriculumStage("stand_pushed", {"task": "stand", "target_velocity_mps": 0.0, "push_force_max_n": 100.0},
+                    min_survival=0.95),
     *(_walk(v) for v in (0.3, 0.5, 0.8, 1.0, 1.5)),
 )
 
 
+class EpisodeWindow:
+    """Per-iteration episode counts of one stage; statistics over the newest >= n episodes."""
+
+    def __init__(self):
+        self._iterations: deque[tuple[float, float, float]] = deque(maxlen=10_000)
+
+    def add(self, episodes: float, survived: float, velocity_error_sum: float) -> None:
+        if episodes > 0:
+            self._iterations.append((episodes, survived, velocity_error_sum))
+
+    def clear(self) -> None:
+        self._iterations.clear()
+
+    def stats(self, min_episodes: int) -> dict:
+        n = survived = error = 0.0
+        for count, alive, err in reversed(self._iterations):
+            n, survived, error = n + count, survived + alive, error + err
+            if n >= min_episodes:
+                break
+        if n == 0:
+            return {"episodes": 0}
+        return {"episodes": int(n), "survived": survived / n, "velocity_error_mps": error / n}
+
+
 def judge_stage(stage: CurriculumStage, stats: dict) -> tuple[bool, str]:
-    """(promote?, reason) from the stage's aggregated episode statistics."""
+    """(promote?, reason) from the statistics of the stage's most recent episodes."""
     episodes = stats.get("episodes", 0)
     if episodes < stage.min_episodes:
         return False, f"{int(episodes)}/{stage.min_episodes} episodes"
@@ -79,29 +115,38 @@ def _apply_settings_on_runner(env_runner, settings: dict) -> None:
 
 
 class CurriculumCallback(RLlibCallback):
-    """Logs per-stage episode statistics on the EnvRunners and promotes on the driver."""
+    """Logs per-stage episode statistics on the EnvRunners and promotes on the driver.
 
-    stages: tuple[CurriculumStage, ...] = HUMANOID_CURRICULUM
+    Other curricula: `config.callbacks(functools.partial(CurriculumCallback, stages=...))`.
+    """
+
+    def __init__(self, stages: tuple[CurriculumStage, ...] = HUMANOID_CURRICULUM):
+        super().__init__()
+        if not stages:
+            raise ValueError("CurriculumCallback.stages: expected at least one stage")
+        self.stages = tuple(stages)
+        self.window = EpisodeWindow()  # driver side: episodes of the current stage
 
     # -- EnvRunner side ----------------------------------------------------------------------------
     def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
         summary = episode.get_infos(-1).get("episode")
         if summary is None or metrics_logger is None:
             return
-        key = stage_key(summary["task"], summary["target_velocity_mps"])
-        window = max(s.min_episodes for s in self.stages)
-        metrics_logger.log_value((METRICS_KEY, key, "episodes"), 1, reduce="lifetime_sum")
-        metrics_logger.log_value((METRICS_KEY, key, "survived"), float(not summary["fell"]), reduce="mean", window=window)
+        key = stage_key(summary["task"], summary["target_velocity_mps"], summary["push_force_max_n"])
+        # Sums per iteration (RLlib resets "sum" stats at every reduce); the driver windows them.
+        metrics_logger.log_value((METRICS_KEY, key, "episodes"), 1, reduce="sum")
+        metrics_logger.log_value((METRICS_KEY, key, "survived"), float(not summary["fell"]), reduce="sum")
         metrics_logger.log_value(
-            (METRICS_KEY, key, "velocity_error_mps"), summary["velocity_tracking_error_mps"], reduce="mean", window=window
+            (METRICS_KEY, key, "velocity_error_sum"), summary["velocity_tracking_error_mps"], reduce="sum"
         )
+        window = max(s.min_episodes for s in self.stages)
         metrics_logger.log_value((METRICS_KEY, key, "duration_s"), summary["duration_s"], reduce="mean", window=window)
         for term, value in summary["reward_terms"].items():
             metrics_logger.log_value((REWARD_TERMS_KEY, term), value, reduce="mean", window=window)
 
     # -- driver side -------------------------------------------------------------------------------
     def current_stage(self, algorithm) -> int:
-        return int(algorithm._counters[STAGE_COUNTER])
+        return min(int(algorithm.metrics.peek(PROMOTIONS_METRIC, default=0)), len(self.stages) - 1)
 
     def apply_stage(self, algorithm, env_runner_indices=None) -> None:
         settings = self.stages[self.current_stage(algorithm)].env_settings
@@ -117,6 +162,7 @@ class CurriculumCallback(RLlibCallback):
         self.apply_stage(algorithm)
 
     def on_checkpoint_loaded(self, *, algorithm, **kwargs) -> None:
+        self.window.clear()
         self.apply_stage(algorithm)
 
     def on_env_runners_recreated(self, *, algorithm, env_runner_group, env_runner_indices, is_evaluation, **kwargs):
@@ -127,11 +173,19 @@ class CurriculumCallback(RLlibCallback):
     def on_train_result(self, *, algorithm, result: dict, **kwargs) -> None:
         index = self.current_stage(algorithm)
         stage = self.stages[index]
-        stats = result.get(ENV_RUNNER_RESULTS, {}).get(METRICS_KEY, {}).get(stage.name, {})
+        counts = result.get(ENV_RUNNER_RESULTS, {}).get(METRICS_KEY, {}).get(stage.name, {})
+
+        def count(name: str) -> float:
+            value = float(counts.get(name, 0.0))
+            return value if math.isfinite(value) else 0.0  # NaN: no episode of this stage ended this iteration
+
+        self.window.add(count("episodes"), count("survived"), count("velocity_error_sum"))
+        stats = self.window.stats(stage.min_episodes)
         promote, reason = judge_stage(stage, stats)
         promoted = promote and index + 1 < len(self.stages)
         if promoted:
-            algorithm._counters[STAGE_COUNTER] = index + 1
+            algorithm.metrics.log_value(PROMOTIONS_METRIC, 1, reduce="lifetime_sum")
+            self.window.clear()
             self.apply_stage(algorithm)
         new_index = self.current_stage(algorithm)
         result[METRICS_KEY] = {
@@ -140,7 +194,7 @@ class CurriculumCallback(RLlibCallback):
             "promoted": promoted,
             "completed": promote and index + 1 == len(self.stages),
             "reason": reason,
-            "stats": {k: float(v) for k, v in stats.items()},
+            "stats": stats,
         }
 
 

@@ -36,7 +36,7 @@ class EvaluationReport:
     action_smoothness: float  # mean |a_t - a_{t-1}|_2 of normalized actions
     falls: int
     joint_limit_hits: int  # steps with any joint within JOINT_LIMIT_MARGIN_RAD of a limit
-    safety_clamp_steps: int
+    safety_intervention_steps: int  # steps where the safety filter changed the command
     safety_fallback_steps: int
 
     def to_dict(self) -> dict:
@@ -96,7 +96,7 @@ def evaluate_policy(
         action_smoothness=float(np.mean(smoothness)) if smoothness else 0.0,
         falls=sum(int(s["fell"]) for s in summaries),
         joint_limit_hits=limit_hits,
-        safety_clamp_steps=sum(s["safety_clamp_steps"] for s in summaries),
+        safety_intervention_steps=sum(s["safety_intervention_steps"] for s in summaries),
         safety_fallback_steps=sum(s["safety_fallback_steps"] for s in summaries),
     )
 

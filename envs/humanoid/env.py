@@ -195,6 +195,7 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         return {
             "task": task.name,
             "target_velocity_mps": task.target_velocity_mps,
+            "push_force_max_n": self._configs[i].push_force_max_n,
             "instruction": task.instruction,
             "length_steps": steps,
             "duration_s": steps * self.control_dt_s,

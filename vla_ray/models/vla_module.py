@@ -10,7 +10,8 @@ model_config keys (all optional):
     hidden: list[int]          trunk sizes (default [256, 128])
     proprio_dim: int           fused proprioception width (default 256)
     activation: str            elu | relu | tanh | silu (default elu)
-    init_log_std: float        initial log standard deviation of the actions (default -0.7)
+    init_log_std: float        initial log standard deviation of the actions (default -2.3: std 0.1,
+                               a fraction of a PD stance's tolerance to joint noise)
     use_instruction: bool      encode the instruction part (default True)
     instruction_model_path: str | None   local sentence-transformers model (default: bundled MiniLM)
     use_history: bool, use_vision: bool  read proprio_history / camera_rgb when present (default True)
@@ -114,7 +115,6 @@ class ObservationEncoder(nn.Module):
 class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def setup(self):
         cfg = self._resolved_config()
-        self.embodiment_name = cfg["embodiment"]
         embodiment = get_embodiment(cfg["embodiment"])
         spaces = self.observation_space.spaces
         part_dims = {name: tuple(space.shape) for name, space in spaces.items()}
@@ -153,7 +153,7 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         ours = {k: v for k, v in given.items() if k in MODEL_CONFIG_KEYS}
         cfg = {
             "embodiment": "humanoid", "hidden": [256, 128], "proprio_dim": 256, "activation": "elu",
-            "init_log_std": -0.7, "use_instruction": True, "instruction_model_path": None,
+            "init_log_std": -2.3, "use_instruction": True, "instruction_model_path": None,
             "use_history": True, "use_vision": True,
         }
         cfg.update(ours)
