@@ -1,6 +1,6 @@
 """Peak memory of a default training run, all Ray processes included.
 
-    python benchmarks/peak_memory.py [--minutes 3]
+    python -m benchmarks.peak_memory [--minutes 3]
 
 Runs the main job's training configuration in-process and samples, once a second, the memory
 of this process and every descendant (raylet, GCS, dashboard, EnvRunners, ...): the sum of

@@ -1,6 +1,6 @@
 """Training sampler throughput (the sampling phase of PPO, both cores) against 2x the single-env rate.
 
-    python benchmarks/sampler_throughput.py [--rounds 5]
+    python -m benchmarks.sampler_throughput [--rounds 5]
 
 Baselines measured in the same run: one `gym.make` environment stepping alone in a loop (the
 "single-env rate"), and one batched environment per core without RLlib (the physics-bound

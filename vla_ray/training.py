@@ -8,7 +8,6 @@ zeroes the value gradient at locomotion return scales; rllib_tech.md section 1).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -56,14 +55,6 @@ class PPOTrainingConfig:
     @property
     def train_batch_size(self) -> int:
         return max(self.num_env_runners, 1) * self.num_envs_per_env_runner * self.rollout_fragment_length
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "PPOTrainingConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"PPOTrainingConfig: unknown settings {unknown}: expected names from {sorted(known)}")
-        return cls(**values)
 
 
 def build_ppo_config(training: PPOTrainingConfig, env_id: str, env_config: dict, callbacks=None) -> PPOConfig:

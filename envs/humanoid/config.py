@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from envs.humanoid.tasks import TASK_NAMES, make_task
+from vla_ray.configs import checked_keys
 from vla_ray.embodiment import EMBODIMENTS
 
 
@@ -63,11 +64,7 @@ class HumanoidEnvConfig:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "HumanoidEnvConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise ValueError(f"HumanoidEnvConfig: unknown settings {unknown}: expected names from {sorted(known)}")
-        values = dict(kwargs)
+        values = checked_keys(cls, kwargs, "HumanoidEnvConfig")
         for name in ("push_interval_s", "camera_size"):
             if name in values:
                 values[name] = tuple(values[name])

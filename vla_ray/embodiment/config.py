@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from vla_ray.configs import checked_keys, field_names
+
 ROBOT_TYPES = ("single_arm", "dual_arm", "mobile_manipulator", "quadruped", "humanoid")
 ACTION_TYPES = ("joint_position", "joint_velocity", "end_effector", "hybrid")
 EE_TYPES = ("gripper", "suction", "hand", "none")
@@ -269,7 +271,7 @@ class EmbodimentConfig:
 
     def with_overrides(self, **changes: Any) -> EmbodimentConfig:
         """A copy with some fields replaced, validated like a fresh config."""
-        valid = _field_names(EmbodimentConfig)
+        valid = field_names(EmbodimentConfig)
         unknown = [name for name in changes if name not in valid]
         if unknown:
             raise ValueError(
@@ -279,51 +281,26 @@ class EmbodimentConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
-
-
-def _checked_keys(cls: type, data: object, where: str) -> dict[str, Any]:
-    """The mapping as a dict, once its keys are known fields of `cls` and every required field is present."""
-    valid = _field_names(cls)
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{where}={data!r}: expected a mapping with keys among {', '.join(valid)}")
-    if "name" in data:
-        where = f"{where} (name={data['name']!r})"
-    unknown = [key for key in data if key not in valid]
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key {', '.join(map(repr, unknown))}: expected keys among {', '.join(valid)}"
-        )
-    missing = [
-        f.name for f in fields(cls)
-        if f.name not in data and f.default is MISSING and f.default_factory is MISSING
-    ]
-    if missing:
-        raise ValueError(f"{where}: missing key {', '.join(map(repr, missing))}")
-    return dict(data)
-
-
 def embodiment_from_dict(data: Mapping[str, Any]) -> EmbodimentConfig:
     """Build a config from YAML/JSON-like data: joints as a list of mappings, action_scaling as a mapping."""
-    values = _checked_keys(EmbodimentConfig, data, "embodiment")
+    values = checked_keys(EmbodimentConfig, data, "embodiment")
     joints = values["joints"]
     if not isinstance(joints, (list, tuple)):
         raise ValueError(f"embodiment.joints={joints!r}: expected a list of joint mappings")
     values["joints"] = tuple(
-        JointSpec(**_checked_keys(JointSpec, joint, f"embodiment.joints[{index}]"))
+        JointSpec(**checked_keys(JointSpec, joint, f"embodiment.joints[{index}]"))
         for index, joint in enumerate(joints)
     )
     if "action_scaling" in values:
         values["action_scaling"] = ActionScaling(
-            **_checked_keys(ActionScaling, values["action_scaling"], "embodiment.action_scaling")
+            **checked_keys(ActionScaling, values["action_scaling"], "embodiment.action_scaling")
         )
     return EmbodimentConfig(**values)
 
 
 def embodiment_to_dict(cfg: EmbodimentConfig) -> dict[str, Any]:
     """Plain lists, dicts and scalars (JSON/YAML-safe); `embodiment_from_dict` inverts it exactly."""
-    data = {name: getattr(cfg, name) for name in _field_names(EmbodimentConfig)}
+    data = {name: getattr(cfg, name) for name in field_names(EmbodimentConfig)}
     data["joints"] = [dataclasses.asdict(joint) for joint in cfg.joints]
     data["action_scaling"] = dataclasses.asdict(cfg.action_scaling)
     for name in ("action_bounds", "proprioception", "collision_links"):
