@@ -34,7 +34,9 @@ def parse_args():
     p.add_argument("--env-runners", type=int, default=2, help="EnvRunner actors (0: sample in this process)")
     p.add_argument("--envs-per-runner", type=int, default=32, help="robots simulated per EnvRunner (batched)")
     p.add_argument("--rollout-fragment", type=int, default=64, help="steps per environment per iteration")
-    p.add_argument("--minibatch-size", type=int, default=512)
+    p.add_argument("--minibatch-size", type=int, default=1024)
+    p.add_argument("--action-scale", type=float, default=None, help="rad per unit action around the nominal pose")
+    p.add_argument("--init-log-std", type=float, default=None, help="initial log std of the policy's actions")
     p.add_argument("--episode-length-s", type=float, default=20.0, help="episode length (the seed: 20 s stands)")
     p.add_argument("--run-dir", type=Path, default=Path("runs/humanoid_curriculum"), help="checkpoints go here")
     p.add_argument("--mlflow-uri", default=None, help="default: a SQLite store in --run-dir/..")
@@ -74,7 +76,11 @@ def main():
         seed=args.seed,
         model_config={"embodiment": "humanoid"},
     )
+    if args.init_log_std is not None:
+        training.model_config["init_log_std"] = args.init_log_std
     env_config = {**HUMANOID_CURRICULUM[0].env_settings, "episode_length_s": args.episode_length_s}
+    if args.action_scale is not None:
+        env_config["action_scale"] = args.action_scale
     config = build_ppo_config(training, HUMANOID_LOCOMOTION_ID, env_config, CurriculumCallback)
 
     # Under `ray job submit` RAY_ADDRESS names the cluster; otherwise start Ray in this process (never
@@ -108,11 +114,12 @@ def main():
             last_time, last_steps = now, steps
             cur = result[METRICS_KEY]
             print(progress_line(algo.iteration, result, steps, rate), flush=True)
+            runners = result.get("env_runners", {})
             run.log_metrics(
                 {"stage_index": cur["stage_index"], "env_steps": steps, "steps_per_s": rate,
-                 "episode_return_mean": result.get("env_runners", {}).get("episode_return_mean", float("nan")),
-                 "reward_terms": result.get("env_runners", {}).get(REWARD_TERMS_KEY, {}),
-                 "curriculum": {"stage_window": cur["stats"], "episodes_this_iteration": result.get("env_runners", {}).get(METRICS_KEY, {})}},
+                 "episode_return_mean": runners.get("episode_return_mean", float("nan")),
+                 "reward_terms": runners.get(REWARD_TERMS_KEY, {}),
+                 "curriculum": {"stage_window": cur["stats"], "this_iteration": runners.get(METRICS_KEY, {})}},
                 step=algo.iteration,
             )
             if cur["promoted"]:

@@ -44,17 +44,10 @@ class CurriculumStage:
             raise ValueError(f"CurriculumStage({self.name}).min_episodes={self.min_episodes}: expected >= 1")
 
 
-def stage_key(task: str, target_velocity_mps: float, push_force_max_n: float = 0.0) -> str:
-    """The name episodes are logged under; equals CurriculumStage.name for the humanoid stages."""
-    if task == "stand":
-        return "stand_pushed" if push_force_max_n > 0 else "stand"
-    return f"walk_{target_velocity_mps:.1f}"
-
-
 def _walk(v: float) -> CurriculumStage:
     # Promotion to a faster speed needs the issue's tracking bar: error <= 0.15 m/s, few falls.
     return CurriculumStage(
-        stage_key("walk", v), {"task": "walk", "target_velocity_mps": v, "push_force_max_n": 0.0},
+        f"walk_{v:.1f}", {"task": "walk", "target_velocity_mps": v, "push_force_max_n": 0.0},
         min_survival=0.9, max_velocity_error_mps=0.15,
     )
 
@@ -132,7 +125,7 @@ class CurriculumCallback(RLlibCallback):
         summary = episode.get_infos(-1).get("episode")
         if summary is None or metrics_logger is None:
             return
-        key = stage_key(summary["task"], summary["target_velocity_mps"], summary["push_force_max_n"])
+        key = summary["tag"]  # the stage name, set by apply_stage
         # Sums per iteration (RLlib resets "sum" stats at every reduce); the driver windows them.
         metrics_logger.log_value((METRICS_KEY, key, "episodes"), 1, reduce="sum")
         metrics_logger.log_value((METRICS_KEY, key, "survived"), float(not summary["fell"]), reduce="sum")
@@ -149,7 +142,9 @@ class CurriculumCallback(RLlibCallback):
         return min(int(algorithm.metrics.peek(PROMOTIONS_METRIC, default=0)), len(self.stages) - 1)
 
     def apply_stage(self, algorithm, env_runner_indices=None) -> None:
-        settings = self.stages[self.current_stage(algorithm)].env_settings
+        stage = self.stages[self.current_stage(algorithm)]
+        # The tag comes back in every episode summary, so episodes are counted for the stage they ran in.
+        settings = {**stage.env_settings, "episode_tag": stage.name}
         # Also the driver's copy, from which RLlib builds restarted and new EnvRunners.
         algorithm.config.env_config.update(settings)
         algorithm.env_runner_group.foreach_env_runner(

@@ -27,7 +27,7 @@ class PPOTrainingConfig:
     gae_lambda: float = 0.95
     clip_param: float = 0.2
     num_epochs: int = 5
-    minibatch_size: int = 512
+    minibatch_size: int = 1024
     entropy_coeff: float = 0.0
     vf_loss_coeff: float = 1.0
     grad_clip: float = 1.0

@@ -11,7 +11,9 @@ from vla_ray.embodiment import EMBODIMENTS
 
 
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
-FIXED_AT_CONSTRUCTION = ("embodiment", "model_path", "pd_substeps", "history_length", "camera", "camera_size", "action_scaling")
+FIXED_AT_CONSTRUCTION = (
+    "embodiment", "model_path", "pd_substeps", "history_length", "camera", "camera_size", "action_scaling", "action_scale",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class HumanoidEnvConfig:
     camera: str | None = None  # MJCF camera rendered into the `camera_rgb` part (None: no image)
     camera_size: tuple[int, int] = (64, 64)  # height, width
     action_scaling: str | None = None  # None: the embodiment's; else "joint_limits" or "nominal_offset"
+    action_scale: float | None = None  # nominal_offset: rad per unit action; None: the embodiment's
+    episode_tag: str = ""  # echoed in every episode summary, so metrics can be grouped (e.g. by curriculum stage)
 
     def __post_init__(self):
         def fail(name, expected):
@@ -61,6 +65,8 @@ class HumanoidEnvConfig:
             fail("camera_size", "positive (height, width)")
         if self.action_scaling not in (None, "joint_limits", "nominal_offset"):
             fail("action_scaling", "None, 'joint_limits' or 'nominal_offset'")
+        if self.action_scale is not None and self.action_scale <= 0:
+            fail("action_scale", "None or > 0")
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "HumanoidEnvConfig":

@@ -41,9 +41,12 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self.config = HumanoidEnvConfig.from_kwargs(settings)
         cfg = self.config
         embodiment = get_embodiment(cfg.embodiment)
-        if cfg.action_scaling is not None:
+        if cfg.action_scaling is not None or cfg.action_scale is not None:
             embodiment = embodiment.with_overrides(
-                action_scaling=ActionScaling(mode=cfg.action_scaling, scale=embodiment.action_scaling.scale)
+                action_scaling=ActionScaling(
+                    mode=cfg.action_scaling or embodiment.action_scaling.mode,
+                    scale=cfg.action_scale or embodiment.action_scaling.scale,
+                )
             )
         self.embodiment = embodiment
         self.num_envs = num_envs
@@ -195,7 +198,7 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         return {
             "task": task.name,
             "target_velocity_mps": task.target_velocity_mps,
-            "push_force_max_n": self._configs[i].push_force_max_n,
+            "tag": self._configs[i].episode_tag,
             "instruction": task.instruction,
             "length_steps": steps,
             "duration_s": steps * self.control_dt_s,
