@@ -70,7 +70,8 @@ def test_resume_continues_from_the_last_checkpoint(trained):
 def test_evaluate_command_reports_the_seed_metrics_and_writes_a_video(trained, tmp_path):
     root, _, _ = trained
     video = tmp_path / "eval.mp4"
-    out = run(["-m", "vla_ray.evaluate", "--checkpoint", str(root / "run"), "--episodes", "2", "--video", str(video)])
+    # a relative checkpoint path, as a user types it from the run's parent directory
+    out = run(["-m", "vla_ray.evaluate", "--checkpoint", "run", "--episodes", "2", "--video", str(video)], cwd=root)
     report = json.loads(out[: out.rindex("}") + 1])
     for key in ("success_rate", "completion_time_s", "velocity_tracking_error_mps", "action_smoothness",
                 "falls", "joint_limit_hits", "safety_intervention_steps"):

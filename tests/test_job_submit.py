@@ -1,6 +1,7 @@
 """`ray job submit` of the main job against a head node this test starts on loopback (and stops: only
 its own processes), with Ray's token authentication on."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -45,10 +46,8 @@ def head(tmp_path_factory):
     yield address, env
     tree = [proc, *psutil.Process(proc.pid).children(recursive=True)]
     for p in tree:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # already exited with its parent
             p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs([psutil.Process(p.pid) for p in tree if psutil.pid_exists(p.pid)], timeout=20)
     for p in alive:
         p.kill()

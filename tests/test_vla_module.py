@@ -112,3 +112,13 @@ def test_running_normalization_follows_the_training_data(env):
 def test_unknown_model_config_key_is_an_error(env):
     with pytest.raises(ValueError, match="unknown keys \\['hiden'\\]"):
         make_module(env, hiden=[64])
+
+
+def test_a_new_command_after_a_constant_stage_reaches_the_policy_unscaled():
+    stand = HumanoidLocomotionVecEnv(num_envs=4, task="stand")
+    module = make_module(stand)
+    for _ in range(3):  # statistics from a stage whose command never changes
+        module.forward_train(batch_of(stand))
+    walk = HumanoidLocomotionVecEnv(num_envs=4, task="walk", target_velocity_mps=0.8)
+    obs = batch_of(walk)[Columns.OBS]
+    torch.testing.assert_close(module._normalized(obs)["command"], obs["command"])

@@ -24,7 +24,8 @@ class Policy:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "Policy":
-        checkpoint = resolve_checkpoint(path)
+        # Absolute: RLlib reads checkpoints through pyarrow filesystems, which take URIs or absolute paths.
+        checkpoint = resolve_checkpoint(path).resolve()
         card = PolicyCard.load(checkpoint)
         module = RLModule.from_checkpoint(str(module_path(checkpoint)))
         if not isinstance(module, torch.nn.Module) or not list(module.parameters()):

@@ -52,7 +52,9 @@ RLLIB_MODEL_CONFIG_KEYS = {f.name for f in dataclasses.fields(DefaultModelConfig
 PROPRIO_GROUPS = {"joints": ("joint_pos", "joint_vel"), "imu": ("imu",), "contacts": ("contacts",),
                   "force_torque": ("force_torque",)}
 TASK_PARTS = ("command", "prev_action")
-NORMALIZED_PARTS = ("joint_pos", "joint_vel", "imu", "force_torque", "command", "privileged", "proprio_history")
+NORMALIZED_PARTS = ("joint_pos", "joint_vel", "imu", "force_torque", "privileged", "proprio_history")
+# Not normalized: the command is constant within a curriculum stage, so its running variance would be ~0
+# and the first command of the next stage would blow up to the clip value; it is already O(1) in m/s.
 TASK_DIM, INSTRUCTION_DIM, EMBODIMENT_DIM, HISTORY_DIM, VISION_DIM = 64, 64, 128, 128, 128
 
 
@@ -169,7 +171,7 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         out = dict(obs)
         for name, norm in self.norms.items():
             out[name] = norm(obs[name].to(torch.float32))
-        for name in ("contacts", "prev_action"):
+        for name in ("contacts", "prev_action", "command"):
             if name in out:
                 out[name] = out[name].to(torch.float32)
         return out
