@@ -12,6 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from vla_ray.training import algorithm_callbacks
+
 POLICY_CARD = "vla_ray_policy.json"
 LATEST = "LATEST"
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
@@ -74,8 +76,7 @@ def restore_checkpoint(algorithm, path: str | Path) -> Path:
     curriculum re-apply their state to the EnvRunners."""
     checkpoint = resolve_checkpoint(path)
     algorithm.restore_from_path(str(checkpoint.resolve()))
-    callbacks = algorithm.callbacks if isinstance(algorithm.callbacks, list) else [algorithm.callbacks]
-    for callback in callbacks:
+    for callback in algorithm_callbacks(algorithm):
         callback.on_checkpoint_loaded(algorithm=algorithm)
     return checkpoint
 
