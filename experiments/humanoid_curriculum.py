@@ -68,16 +68,17 @@ def progress_line(it: int, result: dict, steps: int, rate: float) -> str:
 
 def main():
     args = parse_args()
+    model_config = {"embodiment": "humanoid"}
+    if args.init_log_std is not None:
+        model_config["init_log_std"] = args.init_log_std
     training = PPOTrainingConfig(
         num_env_runners=args.env_runners,
         num_envs_per_env_runner=args.envs_per_runner,
         rollout_fragment_length=args.rollout_fragment,
         minibatch_size=args.minibatch_size,
         seed=args.seed,
-        model_config={"embodiment": "humanoid"},
+        model_config=model_config,
     )
-    if args.init_log_std is not None:
-        training.model_config["init_log_std"] = args.init_log_std
     env_config = {**HUMANOID_CURRICULUM[0].env_settings, "episode_length_s": args.episode_length_s}
     if args.action_scale is not None:
         env_config["action_scale"] = args.action_scale

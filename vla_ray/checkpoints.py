@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from vla_ray.training import algorithm_callbacks
+from ray.rllib.callbacks.utils import make_callback
 
 POLICY_CARD = "vla_ray_policy.json"
 LATEST = "LATEST"
@@ -76,8 +76,12 @@ def restore_checkpoint(algorithm, path: str | Path) -> Path:
     curriculum re-apply their state to the EnvRunners."""
     checkpoint = resolve_checkpoint(path)
     algorithm.restore_from_path(str(checkpoint.resolve()))
-    for callback in algorithm_callbacks(algorithm):
-        callback.on_checkpoint_loaded(algorithm=algorithm)
+    make_callback(
+        "on_checkpoint_loaded",
+        callbacks_objects=algorithm.callbacks,
+        callbacks_functions=algorithm.config.callbacks_on_checkpoint_loaded,
+        kwargs=dict(algorithm=algorithm),
+    )
     return checkpoint
 
 

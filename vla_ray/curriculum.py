@@ -16,9 +16,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.utils import force_list
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
-from vla_ray.training import algorithm_callbacks
 
 # Promotions so far, as a lifetime sum in the Algorithm's MetricsLogger: RLlib checkpoints that state
 # (Algorithm.get_state), so the stage survives save/restore like num_env_steps_sampled_lifetime does.
@@ -197,7 +197,7 @@ class CurriculumCallback(RLlibCallback):
 
 def curriculum_of(algorithm) -> CurriculumCallback:
     """The CurriculumCallback instance of an Algorithm (RLlib keeps callbacks in a list)."""
-    for callback in algorithm_callbacks(algorithm):
+    for callback in force_list(algorithm.callbacks):
         if isinstance(callback, CurriculumCallback):
             return callback
     raise ValueError("algorithm has no CurriculumCallback: expected config.callbacks(CurriculumCallback)")

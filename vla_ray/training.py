@@ -99,8 +99,3 @@ def build_ppo_config(training: PPOTrainingConfig, env_id: str, env_config: dict,
     if callbacks is not None:
         config = config.callbacks(callbacks)
     return config
-
-
-def algorithm_callbacks(algorithm) -> list:
-    """An Algorithm's callback objects (RLlib keeps one object or a list, depending on the config)."""
-    return algorithm.callbacks if isinstance(algorithm.callbacks, list) else [algorithm.callbacks]

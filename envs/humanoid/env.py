@@ -71,7 +71,7 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._lateral = np.array([[names.index(f"{s}_{j}") for j in LATERAL_LEG_JOINTS] for s in ("l", "r")])
         self._nominal_action = self.scaler.to_normalized(embodiment.nominal_pose).astype(np.float32)
 
-        n, a = num_envs, embodiment.action_dim
+        n = num_envs
         self._configs = [cfg] * n
         self._pending: list[dict] = [{} for _ in range(n)]
         self._rngs = [np.random.default_rng() for _ in range(n)]
