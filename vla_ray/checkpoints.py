@@ -44,12 +44,24 @@ class PolicyCard:
 
 def save_checkpoint(algorithm, run_dir: Path, name: str, card: PolicyCard) -> Path:
     """Write algorithm state + policy card to run_dir/name atomically and point run_dir/LATEST at it."""
+    return _write_checkpoint(run_dir, name, card, lambda partial: algorithm.save_to_path(str(partial.resolve())))
+
+
+def save_policy_checkpoint(module, run_dir: Path, name: str, card: PolicyCard) -> Path:
+    """A policy-only checkpoint (the RLModule and its card, no optimizer or EnvRunner state): all that
+    evaluation, serving and export read, e.g. for a policy trained outside an Algorithm."""
+    return _write_checkpoint(
+        run_dir, name, card, lambda partial: module.save_to_path(str((partial / MODULE_SUBDIR).resolve()))
+    )
+
+
+def _write_checkpoint(run_dir: Path, name: str, card: PolicyCard, write_state) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     final = run_dir / name
     partial = run_dir / f".{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    algorithm.save_to_path(str(partial.resolve()))
+    write_state(partial)
     (partial / POLICY_CARD).write_text(card.to_json())
     if final.exists():
         shutil.rmtree(final)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -53,7 +54,19 @@ def evaluate_policy(
     policy: Policy, env_settings: dict, episodes: int, seed: int = 0, video_path: str | None = None,
     deterministic: bool = True,
 ) -> EvaluationReport:
-    env = gym.make(f"envs:{policy.card.env_id}", render_mode="rgb_array" if video_path else None, **env_settings)
+    def act(observation: dict) -> np.ndarray:
+        return policy.act({k: v[None] for k, v in observation.items()}, deterministic=deterministic)[0]
+
+    return evaluate_controller(act, policy.card.env_id, env_settings, episodes, seed, video_path)
+
+
+def evaluate_controller(
+    act: Callable[[dict], np.ndarray], env_id: str, env_settings: dict, episodes: int, seed: int = 0,
+    video_path: str | None = None,
+) -> EvaluationReport:
+    """Roll out `act` (one observation -> one normalized action) and report the seeds' metrics. The policy can
+    be local or remote (experiments/serve_client.py): the metrics are the same code either way."""
+    env = gym.make(f"envs:{env_id}", render_mode="rgb_array" if video_path else None, **env_settings)
     base = env.unwrapped
     lower, upper = base.embodiment.joint_lower, base.embodiment.joint_upper
     summaries, returns, smoothness = [], [], []
@@ -63,8 +76,7 @@ def evaluate_policy(
         obs, _ = env.reset(seed=seed + episode)
         prev_action, total, done = None, 0.0, False
         while not done:
-            batch = {k: v[None] for k, v in obs.items()}
-            action = policy.act(batch, deterministic=deterministic)[0]
+            action = act(obs)
             if prev_action is not None:
                 smoothness.append(float(np.linalg.norm(action - prev_action)))
             prev_action = action

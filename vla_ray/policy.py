@@ -27,18 +27,40 @@ class Policy:
         # Absolute: RLlib reads checkpoints through pyarrow filesystems, which take URIs or absolute paths.
         checkpoint = resolve_checkpoint(path).resolve()
         card = PolicyCard.load(checkpoint)
-        module = RLModule.from_checkpoint(str(module_path(checkpoint)))
+        modules = module_path(checkpoint)
+        if not modules.is_dir():
+            # RLlib's own error for this is a pyarrow read failure deep inside RLModule.from_checkpoint.
+            raise FileNotFoundError(f"{checkpoint}: no policy module at {modules}: expected a checkpoint written by training")
+        module = RLModule.from_checkpoint(str(modules))
         if not isinstance(module, torch.nn.Module) or not list(module.parameters()):
             # RLModule.from_checkpoint can return an empty module when the class fails to import (ray#63093).
             raise RuntimeError(f"{checkpoint}: the policy module did not load (is vla_ray importable here?)")
         return cls(module, card)
 
     @torch.no_grad()
-    def act(self, observations: dict[str, np.ndarray], deterministic: bool = True) -> np.ndarray:
-        """(B, action_dim) normalized actions in [-1, 1] for a batch of observations (parts with a leading B)."""
+    def act(self, observations: dict[str, np.ndarray], deterministic: bool | np.ndarray = True) -> np.ndarray:
+        """(B, action_dim) normalized actions in [-1, 1] for a batch of observations (parts with a leading B).
+
+        `deterministic` is one flag for the batch or a (B,) mask, so a server can batch requests that differ.
+        A row whose module output is not finite comes back as NaN: the JointCommander turns it into a hold of
+        the current position, and reports it.
+        """
         batch = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in observations.items()}
-        out = self.module.forward_inference({Columns.OBS: batch})
-        dist_cls = self.module.get_inference_action_dist_cls()
-        dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
-        action = dist.to_deterministic().sample() if deterministic else dist.sample()
-        return np.clip(action.numpy(), -1.0, 1.0)
+        inputs = self.module.forward_inference({Columns.OBS: batch})[Columns.ACTION_DIST_INPUTS]
+        # A diverged network must not crash the caller (torch distributions refuse NaN parameters): such rows
+        # get placeholder inputs here and NaN actions below.
+        broken = ~torch.isfinite(inputs).all(dim=-1)
+        if broken.any():
+            inputs = torch.where(broken[:, None], torch.zeros_like(inputs), inputs)
+        dist = self.module.get_inference_action_dist_cls().from_logits(inputs)
+        mask = np.asarray(deterministic, dtype=bool)
+        if mask.all():
+            action = dist.to_deterministic().sample()
+        elif not mask.any():
+            action = dist.sample()
+        else:
+            # Mixed flags only arise from a (B,) mask.
+            action = torch.where(torch.from_numpy(mask)[:, None], dist.to_deterministic().sample(), dist.sample())
+        action = action.numpy()
+        action[broken.numpy()] = np.nan
+        return np.clip(action, -1.0, 1.0)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from envs.humanoid.observations import humanoid_observation_spec
 from envs.humanoid.tasks import TASK_NAMES, make_task
 from vla_ray.configs import checked_keys
-from vla_ray.embodiment import EMBODIMENTS
+from vla_ray.embodiment import EMBODIMENTS, EmbodimentConfig, get_embodiment
+from vla_ray.embodiment.config import ActionScaling
+from vla_ray.interface import PolicyInterface
 
 
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
@@ -75,6 +78,29 @@ class HumanoidEnvConfig:
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)
+
+    def resolved_embodiment(self) -> EmbodimentConfig:
+        """The embodiment preset with this config's action-scaling overrides applied."""
+        embodiment = get_embodiment(self.embodiment)
+        if self.action_scaling is None and self.action_scale is None:
+            return embodiment
+        return embodiment.with_overrides(
+            action_scaling=ActionScaling(
+                mode=self.action_scaling or embodiment.action_scaling.mode,
+                scale=self.action_scale or embodiment.action_scaling.scale,
+            )
+        )
+
+    def policy_interface(self, env_id: str) -> PolicyInterface:
+        """What a policy for these settings exchanges with the robot; no simulator is built."""
+        embodiment = self.resolved_embodiment()
+        camera_shape = self.camera_size if self.camera else None
+        return PolicyInterface(
+            env_id=env_id,
+            embodiment=embodiment,
+            observation_spec=humanoid_observation_spec(embodiment, self.history_length, camera_shape),
+            instruction=make_task(self.task, self.target_velocity_mps, self.reward_weights).instruction,
+        )
 
     def updated(self, settings: dict) -> "HumanoidEnvConfig":
         """This config with `settings` changed (validated); settings fixed at construction are refused."""

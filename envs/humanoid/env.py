@@ -15,15 +15,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from envs.humanoid.config import HumanoidEnvConfig
-from envs.humanoid.observations import FORCE_LIMIT_N, IMU_LIMIT, JOINT_VEL_LIMIT, humanoid_observation_spec
+from envs import HUMANOID_LOCOMOTION_ID
+from envs.humanoid.observations import FORCE_LIMIT_N, IMU_LIMIT, JOINT_VEL_LIMIT
 from envs.humanoid.rewards import REWARD_TERMS, TERM_NAMES, weight_vector
 from envs.humanoid.robot import HumanoidBatch, Readout
 from envs.humanoid.state import StepState
 from envs.humanoid.tasks import make_task
 from envs.humanoid.terminations import TERMINATION_TERMS
-from vla_ray.control import ActionScaler, SafetyFilter
-from vla_ray.embodiment import get_embodiment
-from vla_ray.embodiment.config import ActionScaling
+from vla_ray.control import JointCommander
 from vla_ray.language import INSTRUCTION_BYTES, encode_instruction
 
 # Mirrored lateral leg joints: equal values on both sides mean a mirror-symmetric pose.
@@ -40,14 +39,8 @@ class HumanoidLocomotionVecEnv(VectorEnv):
             raise ValueError(f"num_envs={num_envs}: expected >= 1")
         self.config = HumanoidEnvConfig.from_kwargs(settings)
         cfg = self.config
-        embodiment = get_embodiment(cfg.embodiment)
-        if cfg.action_scaling is not None or cfg.action_scale is not None:
-            embodiment = embodiment.with_overrides(
-                action_scaling=ActionScaling(
-                    mode=cfg.action_scaling or embodiment.action_scaling.mode,
-                    scale=cfg.action_scale or embodiment.action_scaling.scale,
-                )
-            )
+        self.interface = cfg.policy_interface(HUMANOID_LOCOMOTION_ID)
+        embodiment = self.interface.embodiment
         self.embodiment = embodiment
         self.num_envs = num_envs
         self.control_dt_s = 1.0 / embodiment.control_frequency_hz
@@ -55,12 +48,10 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self.robots = HumanoidBatch(
             embodiment, cfg.model_path or embodiment.model_path, self.control_dt_s / self.pd_substeps, num_envs
         )
-        self.scaler = ActionScaler(embodiment)
-        self.safety = SafetyFilter(embodiment)
+        self.commander = JointCommander(embodiment)
         self.render_mode = render_mode
 
-        camera_shape = cfg.camera_size if cfg.camera else None
-        self.observation_spec = humanoid_observation_spec(embodiment, cfg.history_length, camera_shape)
+        self.observation_spec = self.interface.observation_spec
         self.single_observation_space = self.observation_spec.space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(embodiment.action_dim,), dtype=np.float32)
@@ -69,7 +60,7 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         names = embodiment.joint_names
         self._hip_pitch = np.array([names.index("l_hip_pitch"), names.index("r_hip_pitch")])
         self._lateral = np.array([[names.index(f"{s}_{j}") for j in LATERAL_LEG_JOINTS] for s in ("l", "r")])
-        self._nominal_action = self.scaler.to_normalized(embodiment.nominal_pose).astype(np.float32)
+        self._nominal_action = self.commander.scaler.to_normalized(embodiment.nominal_pose).astype(np.float32)
 
         n = num_envs
         self._configs = [cfg] * n
@@ -124,7 +115,8 @@ class HumanoidLocomotionVecEnv(VectorEnv):
 
     def advance(self, actions):
         """step() with per-robot info dicts (a list) instead of gymnasium's batched info."""
-        actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1), -1.0, 1.0)
+        raw_actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+        actions = np.clip(raw_actions, -1.0, 1.0)
         # NEXT_STEP autoreset: robots whose episode ended last step start a new one now; their action is ignored.
         resetting = np.flatnonzero(self._needs_reset)
         for i in resetting:
@@ -139,11 +131,11 @@ class HumanoidLocomotionVecEnv(VectorEnv):
                 [self._history[active, 1:], self._proprio_frame(self._readout)[active, None]], axis=1
             )
 
-        targets, report = self.safety(self.scaler.to_targets(actions), self._readout.joint_pos)
-        self._safety_steps += report.intervened & active
-        self._fallback_steps += report.fallback & active
+        command = self.commander(raw_actions, self._readout.joint_pos)
+        self._safety_steps += command.safety.intervened & active
+        self._fallback_steps += command.safety.fallback & active
         self._update_pushes(active)
-        self.robots.step(targets, self.pd_substeps, active)
+        self.robots.step(command.targets, self.pd_substeps, active)
         self._steps += active
         readout = self._readout = self.robots.read()
 

@@ -170,7 +170,9 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def _normalized(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = dict(obs)
         for name, norm in self.norms.items():
-            out[name] = norm(obs[name].to(torch.float32))
+            # A deployed policy gets no critic-only parts; a tower that reads a missing part still fails loudly.
+            if name in obs:
+                out[name] = norm(obs[name].to(torch.float32))
         for name in ("contacts", "prev_action", "command"):
             if name in out:
                 out[name] = out[name].to(torch.float32)
