@@ -5,15 +5,15 @@
 Both servers load the same checkpoint and do the same work per request (validate the observation
 against the spec, forward pass, action scaling, safety filter, JSON answer): the bare server is one
 uvicorn process running FastAPI with `serve.runtime.PolicyRuntime` and nothing else, so the ratio
-is what Ray Serve (gateway, handle call to the policy replica, batching) costs. Measured, on the
-same real observations from the humanoid environment:
-  - sequential p50/p99 over one persistent connection (HTTP; the endpoint's WebSocket stream too);
+is what Ray Serve costs. The endpoint runs as `python -m serve` does (serve.FAST_PATH_ENV: direct
+ingress), and is measured on the policy's direct URL, on Serve's proxy port, and on its WebSocket
+stream. Measured, on the same real observations from the humanoid environment:
+  - sequential p50/p99 over one persistent connection;
   - 16 clients each paced at 50 Hz, p50/p99 (a fleet of robots on one server);
-  - maximum actions/s: many unpaced concurrent clients (dynamic batching), and act_batch bodies;
-  - replica memory (USS, RSS) of the policy replica and the gateway.
+  - maximum actions/s: 64 unpaced concurrent clients (dynamic batching), and act_batch bodies;
+  - memory (USS, RSS) of the policy replica, the catalog replica and the bare server.
 """
 
-from __future__ import annotations
 
 import argparse
 import asyncio
@@ -146,6 +146,36 @@ def concurrent_http(url, bodies, clients, rate_hz, seconds) -> dict:
     return asyncio.run(_clients(url, bodies, clients, rate_hz, seconds))
 
 
+async def _stream_clients(url: str, bodies: list[bytes], clients: int, rate_hz: float, seconds: float) -> dict:
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def robot(index: int):
+        async with connect(url) as ws:
+            next_tick = time.perf_counter() + (index / clients) / rate_hz
+            i = index
+            while time.perf_counter() < stop_at:
+                delay = next_tick - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_tick += 1.0 / rate_hz
+                start = time.perf_counter()
+                await ws.send(bodies[i % len(bodies)].decode())
+                await ws.recv()
+                latencies.append(time.perf_counter() - start)
+                i += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(robot(k) for k in range(clients)))
+    return {**percentiles(latencies), "requests_per_s": round(len(latencies) / (time.perf_counter() - started), 1)}
+
+
+def concurrent_websocket(url, bodies, clients, rate_hz, seconds) -> dict:
+    return asyncio.run(_stream_clients(url, bodies, clients, rate_hz, seconds))
+
+
 def batch_throughput(url: str, bodies: list[bytes], batch: int, seconds: float) -> dict:
     import requests
 
@@ -191,15 +221,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rate-hz", type=float, default=50.0)
     parser.add_argument("--max-batch-size", type=int, default=64)
-    parser.add_argument("--batch-wait-ms", type=float, default=1.0)
+    parser.add_argument("--batch-wait-ms", type=float, default=0.0)
     args = parser.parse_args()
     checkpoint = os.path.abspath(args.checkpoint)
 
-    import ray
     import requests
+
+    from serve import FAST_PATH_ENV
+
+    os.environ.update(FAST_PATH_ENV)  # before ray.init: the processes it starts read them
+    import ray
     from ray import serve
 
-    from serve.app import PolicySource, build_application
+    from serve.app import PolicySource, deploy
 
     bare_port, serve_port = free_port(), free_port()
     bare = subprocess.Popen(
@@ -209,38 +243,44 @@ def main() -> None:
     )
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": serve_port})
-    serve.run(build_application([PolicySource("humanoid", checkpoint, 1, args.max_batch_size, args.batch_wait_ms / 1e3)]),
-              name="vla-ray", route_prefix="/")
-    endpoint = f"http://127.0.0.1:{serve_port}"
+    deploy([PolicySource("humanoid", checkpoint, 1, args.max_batch_size, args.batch_wait_ms / 1e3)])
+    proxy = f"http://127.0.0.1:{serve_port}"
     bare_url = f"http://127.0.0.1:{bare_port}"
     try:
-        wait_http(f"{endpoint}/readyz")
+        wait_http(f"{proxy}/readyz")
         wait_http(f"{bare_url}/docs")
-        card = requests.get(f"{endpoint}/v1/policies").json()["policies"][0]
+        card = requests.get(f"{proxy}/v1/policies").json()["policies"][0]
+        direct = card["direct_urls"][0]
         bodies = observation_bodies(card, card["env_config"])
-        act_path = "/v1/policies/humanoid/act"
-        results = {"checkpoint": card["policy_version"], "cpu_count": os.cpu_count()}
-        for name, base in (("bare_fastapi", bare_url), ("serve_endpoint", endpoint)):
-            results[name] = {
-                "sequential_http": sequential_http(base + act_path, bodies, args.sequential),
-                f"{args.clients}_clients_at_{args.rate_hz:g}_hz": concurrent_http(
-                    base + act_path, bodies, args.clients, args.rate_hz, args.seconds),
-                "64_unpaced_clients": concurrent_http(base + act_path, bodies, 64, None, args.seconds),
+        fleet = f"{args.clients}_clients_at_{args.rate_hz:g}_hz"
+        results = {"checkpoint": card["policy_version"], "cpu_count": os.cpu_count(), "direct_url": direct}
+
+        def measure(act_url: str) -> dict:
+            return {
+                "sequential": sequential_http(act_url, bodies, args.sequential),
+                fleet: concurrent_http(act_url, bodies, args.clients, args.rate_hz, args.seconds),
+                "64_unpaced_clients": concurrent_http(act_url, bodies, 64, None, args.seconds),
             }
-        ws_url = endpoint.replace("http", "ws") + "/v1/policies/humanoid/stream"
-        results["serve_endpoint"]["sequential_websocket"] = sequential_websocket(ws_url, bodies, args.sequential)
-        results["serve_endpoint"]["act_batch_64"] = batch_throughput(
-            endpoint + "/v1/policies/humanoid/act_batch", bodies, 64, args.seconds)
-        results["serve_endpoint"]["policy_replica_memory"] = process_memory("ServeReplica:vla-ray:policy-humanoid")
-        results["serve_endpoint"]["gateway_memory"] = process_memory("ServeReplica:vla-ray:Gateway")
-        results["bare_fastapi"]["process_memory"] = process_memory(BARE_APP)
-        seq_ratio = (results["serve_endpoint"]["sequential_http"]["p50_ms"]
-                     / results["bare_fastapi"]["sequential_http"]["p50_ms"])
+
+        results["bare_fastapi"] = measure(f"{bare_url}/v1/policies/humanoid/act")
+        results["serve_direct_http"] = measure(f"{direct}/act")
+        ws_url = direct.replace("http", "ws", 1) + "/stream"
+        results["serve_direct_websocket"] = {
+            "sequential": sequential_websocket(ws_url, bodies, args.sequential),
+            fleet: concurrent_websocket(ws_url, bodies, args.clients, args.rate_hz, args.seconds),
+        }
+        results["serve_proxy_http"] = {"sequential": sequential_http(f"{proxy}/v1/policies/humanoid/act", bodies,
+                                                                     args.sequential)}
+        results["serve_act_batch_64"] = batch_throughput(f"{direct}/act_batch", bodies, 64, args.seconds)
+        results["memory"] = {
+            "policy_replica": process_memory("ServeReplica:policy-humanoid"),
+            "catalog_replica": process_memory("ServeReplica:vla-ray:Catalog"),
+            "bare_fastapi": process_memory(BARE_APP),
+        }
+        bare_p50 = results["bare_fastapi"]["sequential"]["p50_ms"]
         results["ratios"] = {
-            "sequential_p50_serve_over_bare": round(seq_ratio, 2),
-            "sequential_p50_websocket_over_bare_http": round(
-                results["serve_endpoint"]["sequential_websocket"]["p50_ms"]
-                / results["bare_fastapi"]["sequential_http"]["p50_ms"], 2),
+            f"{name}_sequential_p50_over_bare": round(results[name]["sequential"]["p50_ms"] / bare_p50, 2)
+            for name in ("serve_direct_http", "serve_direct_websocket", "serve_proxy_http")
         }
         print(json.dumps(results, indent=2))
     finally:

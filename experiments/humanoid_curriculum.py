@@ -147,6 +147,11 @@ def main():
             print(f"evaluation ({stage_name}): {report.to_dict()}")
     print("\nEvaluate it again:\n"
           f"  python -m vla_ray.evaluate --checkpoint {args.run_dir} --episodes 20 --video {args.run_dir}/eval.mp4\n"
+          f"Serve it over HTTP (then drive the simulated robot through the endpoint):\n"
+          f"  python -m serve --policy humanoid={args.run_dir}\n"
+          f"  python experiments/serve_client.py --policy humanoid --episodes 5\n"
+          f"Export it for the robot (TorchScript, ONNX):\n"
+          f"  python -m vla_ray.export --checkpoint {args.run_dir} --out {args.run_dir}/exported\n"
           f"Browse the run:\n  mlflow ui --backend-store-uri {tracking_uri}")
 
 

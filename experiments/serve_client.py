@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transport", choices=TRANSPORTS, default="http")
     parser.add_argument("--rate-hz", type=float, default=None, help="default: the policy's control frequency")
     parser.add_argument("--token-env", default=None, help="environment variable holding the bearer token")
+    parser.add_argument("--episode-length", type=float, default=None, help="seconds; default: the policy's training setting")
     parser.add_argument("--checkpoint", default=None, help="also evaluate this checkpoint locally on the same seeds")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -78,8 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     token = os.environ[args.token_env] if args.token_env else None
     client = PolicyClient(args.url, args.policy, token=token, transport=args.transport, timeout_s=1.0, retries=2)
     card = client.card
+    settings = dict(card["env_config"])
+    if args.episode_length is not None:
+        settings["episode_length_s"] = args.episode_length
     controller = PacedRemoteController(client, args.rate_hz or card["control_frequency_hz"])
-    served = evaluate_controller(controller, card["env_id"], card["env_config"], args.episodes, args.seed)
+    served = evaluate_controller(controller, card["env_id"], settings, args.episodes, args.seed)
     client.close()
     result = {"policy": args.policy, "policy_version": card["policy_version"], "transport": args.transport,
               "control_loop": controller.summary(), "served": served.to_dict()}
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         local_version = checkpoint_version(resolve_checkpoint(args.checkpoint).resolve(), policy.card)
         if local_version != card["policy_version"]:
             parser.error(f"--checkpoint is {local_version}, but the server runs {card['policy_version']}")
-        result["local"] = evaluate_policy(policy, card["env_config"], args.episodes, args.seed).to_dict()
+        result["local"] = evaluate_policy(policy, settings, args.episodes, args.seed).to_dict()
     print(json.dumps(result, indent=2))
 
 

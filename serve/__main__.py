@@ -16,6 +16,7 @@ import threading
 from serve import FAST_PATH_ENV
 from serve.app import POLICY_ROUTE, PolicySource, deploy
 from serve.protocol import HTTPSettings
+from vla_ray.checkpoints import resolve_checkpoint
 
 
 def policy_arg(text: str) -> tuple[str, str]:
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--replicas", type=int, default=1, help="replicas per policy")
     parser.add_argument("--max-batch-size", type=int, default=64)
-    parser.add_argument("--batch-wait-ms", type=float, default=1.0)
+    parser.add_argument("--batch-wait-ms", type=float, default=0.0,
+                        help="how long a replica waits to fill a batch (0: batch only what queued meanwhile)")
     parser.add_argument("--token-env", default=None,
                         help="require 'Authorization: Bearer <token>' with the token read from this environment variable")
     args = parser.parse_args(argv)
@@ -42,8 +44,13 @@ def main(argv: list[str] | None = None) -> None:
         for name, path in args.policy
     ]
     settings = HTTPSettings(token_env=args.token_env)
-    if args.token_env:
-        settings.token()  # fail here, not in every replica, when the variable is missing
+    # Fail here with one line, not later in every replica.
+    try:
+        settings.token()
+        for policy in policies:
+            resolve_checkpoint(policy.checkpoint)
+    except (RuntimeError, FileNotFoundError) as error:
+        parser.error(str(error))
 
     import ray
     from ray import serve

@@ -60,7 +60,9 @@ class PolicySource:
     checkpoint: str  # a checkpoint directory, or a run directory (its LATEST checkpoint)
     num_replicas: int = 1
     max_batch_size: int = 64
-    batch_wait_timeout_s: float = 0.001  # how long a replica waits to fill a batch; bounds added latency
+    # How long a replica waits to fill a batch. 0: no added latency; requests that queue while a batch runs
+    # still form the next batch (measured: 1 ms of waiting cost 1.6 ms at the sequential median, for nothing).
+    batch_wait_timeout_s: float = 0.0
 
     def __post_init__(self):
         if not self.name or not self.name.replace("-", "_").isidentifier():
@@ -109,7 +111,7 @@ class PolicyEndpoint:
     def card(self) -> dict:
         return self.runtime.describe()
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.001)
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.0)
     async def _act(self, requests: list[ActRequest]) -> list[dict]:
         return self.runtime.act(requests)
 

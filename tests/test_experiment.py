@@ -36,6 +36,7 @@ def test_main_job_prints_progress_and_leaves_a_checkpoint(trained):
     assert progress and "stage 0 stand" in progress[0] and "steps/s" in progress[0]
     assert any("upright_bonus" in line for line in progress)  # per-term rewards once episodes have ended
     assert "python -m vla_ray.evaluate --checkpoint" in out
+    assert "python -m serve --policy humanoid=" in out
     final = (root / "run" / (root / "run" / "LATEST").read_text())
     assert (final / "vla_ray_policy.json").is_file() and (final / "evaluation.mp4").stat().st_size > 0
 

@@ -25,6 +25,7 @@ from vla_ray.embodiment import HUMANOID
 from vla_ray.policy import Policy
 
 pytestmark = pytest.mark.slow
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TOKEN_ENV = "VLA_RAY_TEST_SERVE_TOKEN"
 # Read by the replicas, which inherit the environment of the Ray started by this session (the documented way:
@@ -324,3 +325,27 @@ def test_a_killed_policy_replica_comes_back_and_a_retrying_client_succeeds(serve
     while walker_replicas() in ([], replicas) and time.time() < deadline:
         time.sleep(0.5)
     assert len(walker_replicas()) == 1 and walker_replicas() != replicas
+    # While no replica ran, the catalog listed the proxy's URL; it lists the new replica's own one again.
+    while time.time() < deadline and PolicyClient(server, "walker", token=TOKEN).policy_url.startswith(server):
+        time.sleep(0.5)
+    assert not PolicyClient(server, "walker", token=TOKEN).policy_url.startswith(server)
+    assert PolicyClient(server, "walker", token=TOKEN).act(observation)["policy_version"] == before["policy_version"]
+
+
+def test_serve_client_runs_the_robot_loop_and_reports_the_local_evaluation_metrics(server, checkpoints):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "experiments/serve_client.py", "--url", server, "--policy", "walker", "--episodes", "2",
+               "--episode-length", "0.5", "--token-env", TOKEN_ENV, "--checkpoint", str(checkpoints["walker"])]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    loop = report["control_loop"]
+    assert loop["steps"] == report["served"]["episodes"] * 25 and loop["target_rate_hz"] == 50.0
+    assert {"p50", "p90", "p99", "max"} <= set(loop["latency_ms"]) and loop["achieved_rate_hz"] > 0
+    served, local = report["served"], report["local"]
+    # Same seeds, same policy: the served rollout reproduces local evaluation (float32 batching differences aside).
+    assert served["falls"] == local["falls"] and served["success_rate"] == local["success_rate"]
+    assert served["mean_return"] == pytest.approx(local["mean_return"], rel=1e-3)
+    assert served["safety_intervention_steps"] == local["safety_intervention_steps"]

@@ -2,6 +2,7 @@
 returns arrays inside the observation space or refuses with a 422 naming the field (hypothesis)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from serve.runtime import ActRequest, PolicyRuntime
 from serve.validation import RequestError
 
 NUM_ROBOTS = 3
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,38 @@ def test_a_missing_instruction_means_the_task_the_policy_trained_on(runtime):
     explicit = runtime.validate({k: v.tolist() for k, v in parts.items() if k != "instruction"},
                                 "walk forward at 0.5 m/s", None)
     np.testing.assert_array_equal(parts["instruction"], explicit["instruction"])
+
+
+def test_serve_config_is_valid_for_serve_run_and_each_application_builds():
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    from serve.app import catalog_builder, policy_builder
+
+    config = yaml.safe_load(open(os.path.join(REPO, "serve", "config.yaml")))
+    ServeDeploySchema.model_validate(config)
+    apps = {a["name"]: a for a in config["applications"]}
+    assert config["http_options"]["host"] == "127.0.0.1"
+    assert apps["vla-ray"]["route_prefix"] == "/" and apps["policy-humanoid"]["route_prefix"] == "/v1/policies/humanoid"
+    catalog_builder(apps["vla-ray"]["args"])
+    policy_builder(apps["policy-humanoid"]["args"])
+    with pytest.raises(ValueError, match="unknown key 'max_batch'"):
+        policy_builder({**apps["policy-humanoid"]["args"], "max_batch": 8})
+    with pytest.raises(ValueError, match="batch_wait_timeout_s=0.5"):
+        policy_builder({**apps["policy-humanoid"]["args"], "batch_wait_timeout_s": 0.5})
+
+
+def test_serve_cli_refuses_malformed_policy_arguments_and_a_missing_token():
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "serve", *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    assert run("--help").returncode == 0
+    bad = run("--policy", "no-path-given")
+    assert bad.returncode == 2 and "expected NAME=CHECKPOINT_OR_RUN_DIR" in bad.stderr
+    no_token = run("--policy", "h=runs/x", "--token-env", "VLA_RAY_UNSET_TOKEN_VARIABLE")
+    assert no_token.returncode == 2 and "'VLA_RAY_UNSET_TOKEN_VARIABLE' is set but that variable is empty" in no_token.stderr
+    no_checkpoint = run("--policy", "h=/nonexistent/run")
+    assert no_checkpoint.returncode == 2 and "/nonexistent/run: expected a vla-ray checkpoint" in no_checkpoint.stderr
