@@ -15,6 +15,7 @@ replica came back on another port; client errors (4xx) are raised at once.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import logging
 import time
@@ -71,6 +72,7 @@ class PolicyClient:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.session = requests.Session()
         self._socket = None
+        self._socket_scope = contextlib.ExitStack()
         self._discover()
 
     def _discover(self) -> None:
@@ -136,13 +138,14 @@ class PolicyClient:
             from websockets.sync.client import connect
 
             url = "ws" + self.policy_url.removeprefix("http") + "/stream"
-            self._socket = connect(url, additional_headers=self.headers, open_timeout=self.timeout_s * 10)
+            # Entered through an ExitStack: websockets wants its connections used as context managers.
+            self._socket = self._socket_scope.enter_context(
+                connect(url, additional_headers=self.headers, open_timeout=self.timeout_s * 10))
         return self._socket
 
     def _drop_socket(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        self._socket_scope.close()
+        self._socket = None
 
     def close(self) -> None:
         self._drop_socket()
