@@ -14,8 +14,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.humanoid.config import HumanoidEnvConfig
 from envs import HUMANOID_LOCOMOTION_ID
+from envs.humanoid.config import HumanoidEnvConfig
 from envs.humanoid.observations import FORCE_LIMIT_N, IMU_LIMIT, JOINT_VEL_LIMIT
 from envs.humanoid.rewards import REWARD_TERMS, TERM_NAMES, weight_vector
 from envs.humanoid.robot import HumanoidBatch, Readout
