@@ -4,6 +4,7 @@
 import functools
 import os
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -136,3 +137,14 @@ def test_bad_training_settings_fail_before_any_actor_starts():
         PPOTrainingConfig(num_env_runners=1, num_envs_per_env_runner=2, rollout_fragment_length=8, minibatch_size=64)
     with pytest.raises(ValueError, match="unknown key 'tsak'"):
         build_ppo_config(SMALL, envs.HUMANOID_LOCOMOTION_ID, {"tsak": "stand"})
+
+
+def test_any_gymnasium_task_trains_with_our_ppo_settings_and_its_own_module():
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+
+    mlp = RLModuleSpec(model_config={"fcnet_hiddens": [64, 64]})
+    config = build_ppo_config(SMALL, "Hopper-v5", {}, module_spec=mlp)
+    assert config.gym_env_vectorize_mode == gym.VectorizeMode.SYNC  # Hopper has no batched entry point
+    assert config.rl_module_spec.module_class is None and config.minibatch_size == SMALL.minibatch_size
+    ours = build_ppo_config(SMALL, envs.HUMANOID_LOCOMOTION_ID, SHORT_EPISODES)
+    assert ours.gym_env_vectorize_mode == gym.VectorizeMode.VECTOR_ENTRY_POINT

@@ -57,11 +57,16 @@ class PPOTrainingConfig:
         return max(self.num_env_runners, 1) * self.num_envs_per_env_runner * self.rollout_fragment_length
 
 
-def build_ppo_config(training: PPOTrainingConfig, env_id: str, env_config: dict, callbacks=None) -> PPOConfig:
-    """An RLlib PPOConfig for a registered vla-ray environment id ("envs:<id>" imports the registry)."""
-    env_spec = env_id if ":" in env_id else f"envs:{env_id}"
+def build_ppo_config(
+    training: PPOTrainingConfig, env_id: str, env_config: dict, callbacks=None, module_spec: RLModuleSpec | None = None,
+) -> PPOConfig:
+    """An RLlib PPOConfig for a registered vla-ray environment id ("envs:<id>" imports the registry), or for any
+    gymnasium id with a `module_spec` of its own (benchmarks against other libraries use Hopper-v5)."""
+    env_spec = env_id if ":" in env_id or env_id in gym.registry else f"envs:{env_id}"
     # Build one environment here so a bad id or setting fails before any Ray actor starts.
     gym.make(env_spec, **env_config).close()
+    # Our environments batch their robots natively (one process, numpy over the batch); others step one by one.
+    native = gym.spec(env_spec.split(":")[-1]).vector_entry_point is not None
     config = (
         PPOConfig()
         .environment(env=env_spec, env_config=dict(env_config))
@@ -69,15 +74,14 @@ def build_ppo_config(training: PPOTrainingConfig, env_id: str, env_config: dict,
             num_env_runners=training.num_env_runners,
             num_envs_per_env_runner=training.num_envs_per_env_runner,
             rollout_fragment_length=training.rollout_fragment_length,
-            # The environments batch their robots natively (one process, numpy over the batch).
-            gym_env_vectorize_mode=gym.VectorizeMode.VECTOR_ENTRY_POINT,
+            gym_env_vectorize_mode=gym.VectorizeMode.VECTOR_ENTRY_POINT if native else gym.VectorizeMode.SYNC,
             num_cpus_per_env_runner=1,
             batch_mode="truncate_episodes",
         )
         # The action space is already [-1, 1] and the environment clips; skipping RLlib's per-robot
         # unsquash/clip pass saves sampler time without changing a single action.
         .environment(normalize_actions=False, clip_actions=False)
-        .rl_module(rl_module_spec=RLModuleSpec(module_class=VLAPPOModule, model_config=dict(training.model_config)))
+        .rl_module(rl_module_spec=module_spec or RLModuleSpec(module_class=VLAPPOModule, model_config=dict(training.model_config)))
         .training(
             lr=training.lr,
             gamma=training.gamma,
