@@ -34,7 +34,8 @@ def parse_args():
     p.add_argument("--env-runners", type=int, default=2, help="EnvRunner actors (0: sample in this process)")
     p.add_argument("--envs-per-runner", type=int, default=32, help="robots simulated per EnvRunner (batched)")
     p.add_argument("--rollout-fragment", type=int, default=64, help="steps per environment per iteration")
-    p.add_argument("--minibatch-size", type=int, default=1024)
+    p.add_argument("--minibatch-size", type=int, default=PPOTrainingConfig.minibatch_size)
+    p.add_argument("--num-epochs", type=int, default=PPOTrainingConfig.num_epochs, help="PPO passes over each batch")
     p.add_argument("--action-scale", type=float, default=None, help="rad per unit action around the nominal pose")
     p.add_argument("--init-log-std", type=float, default=None, help="initial log std of the policy's actions")
     p.add_argument("--episode-length-s", type=float, default=20.0, help="episode length (the seed: 20 s stands)")
@@ -76,6 +77,7 @@ def main():
         num_envs_per_env_runner=args.envs_per_runner,
         rollout_fragment_length=args.rollout_fragment,
         minibatch_size=args.minibatch_size,
+        num_epochs=args.num_epochs,
         seed=args.seed,
         model_config=model_config,
     )

@@ -57,7 +57,7 @@ class PolicyRuntime:
         return runtime
 
     def example_parts(self) -> dict[str, np.ndarray]:
-        """A valid observation: the robot at rest in its nominal pose (used to warm up and in docs)."""
+        """A valid observation: the robot at rest in its nominal pose (warms up the encoders; tests build on it)."""
         spec = self.interface.observation_spec
         observation = {p.name: np.clip(np.zeros(p.shape), p.low, p.high).tolist() for p in self.validate.numeric_parts}
         observation[self._current] = self.interface.embodiment.nominal_pose.tolist()

@@ -145,6 +145,9 @@ def test_any_gymnasium_task_trains_with_our_ppo_settings_and_its_own_module():
     mlp = RLModuleSpec(model_config={"fcnet_hiddens": [64, 64]})
     config = build_ppo_config(SMALL, "Hopper-v5", {}, module_spec=mlp)
     assert config.gym_env_vectorize_mode == gym.VectorizeMode.SYNC  # Hopper has no batched entry point
-    assert config.rl_module_spec.module_class is None and config.minibatch_size == SMALL.minibatch_size
+    # RLlib's default MLP module for PPO, with our PPO settings.
+    assert config.rl_module_spec.module_class.__name__ == "DefaultPPOTorchRLModule"
+    assert config.rl_module_spec.model_config["fcnet_hiddens"] == [64, 64]
+    assert config.minibatch_size == SMALL.minibatch_size and config.vf_clip_param == float("inf")
     ours = build_ppo_config(SMALL, envs.HUMANOID_LOCOMOTION_ID, SHORT_EPISODES)
     assert ours.gym_env_vectorize_mode == gym.VectorizeMode.VECTOR_ENTRY_POINT

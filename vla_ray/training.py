@@ -14,6 +14,7 @@ import gymnasium as gym
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+import envs
 from vla_ray.models import VLAPPOModule
 
 
@@ -62,7 +63,8 @@ def build_ppo_config(
 ) -> PPOConfig:
     """An RLlib PPOConfig for a registered vla-ray environment id ("envs:<id>" imports the registry), or for any
     gymnasium id with a `module_spec` of its own (benchmarks against other libraries use Hopper-v5)."""
-    env_spec = env_id if ":" in env_id or env_id in gym.registry else f"envs:{env_id}"
+    # "envs:<id>" makes every EnvRunner process import (and so register) our environments before making one.
+    env_spec = f"envs:{env_id}" if env_id in envs.ENVIRONMENTS else env_id
     # Build one environment here so a bad id or setting fails before any Ray actor starts.
     gym.make(env_spec, **env_config).close()
     # Our environments batch their robots natively (one process, numpy over the batch); others step one by one.
