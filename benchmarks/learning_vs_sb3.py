@@ -1,5 +1,6 @@
 """Learning at equal wall-clock: our PPO training configuration on RLlib vs Stable-Baselines3's PPO.
 
+    pip install -e ".[bench]"   # stable-baselines3
     python -m benchmarks.learning_vs_sb3 [--env Hopper-v5] [--minutes 8] [--seed 0]
 
 The brief's reference point: on Hopper-v5 for 8 minutes on this 2-core machine, SB3's PPO (defaults,
