@@ -17,6 +17,7 @@ stream. Measured, on the same real observations from the humanoid environment:
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -63,11 +64,9 @@ def wait_http(url: str, timeout_s: float = 180.0) -> None:
 
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        try:
+        with contextlib.suppress(requests.ConnectionError):  # not listening yet
             if requests.get(url, timeout=2).status_code < 500:
                 return
-        except requests.ConnectionError:
-            pass
         time.sleep(0.5)
     raise TimeoutError(url)
 

@@ -30,6 +30,8 @@ from serve.protocol import (
     answer,
     authorize,
     client_error,
+    json_response,
+    logger,
     parse_json,
     read_json,
     request_schema,
@@ -204,7 +206,7 @@ class Catalog:
         self.token = settings.token()
         self.cards: dict[str, dict] = {}
         # Not awaited: /healthz and /readyz (503) answer while the policy applications load.
-        self._loading = asyncio.create_task(self._load_cards())
+        self._loader = asyncio.create_task(self._load_cards())
 
     async def _load_cards(self):
         for name in self.names:
@@ -213,25 +215,30 @@ class Catalog:
                     handle = serve.get_app_handle(policy_app_name(name))
                     self.cards[name] = await handle.card.remote()
                 except Exception as error:  # noqa: BLE001 -- the application is still being deployed
-                    client_error(error, f"loading {name}")
+                    logger.debug("policy %s not ready yet: %s", name, error)
                     await asyncio.sleep(0.5)
+
+    def _loading(self) -> list[str]:
+        return [n for n in self.names if n not in self.cards]
 
     async def _listing(self) -> dict:
         urls = await direct_urls()
         return {
             "policies": [{**self.cards[n], "direct_urls": urls.get(policy_app_name(n), [])} for n in sorted(self.cards)],
-            "loading": [n for n in self.names if n not in self.cards],
+            "loading": self._loading(),
         }
 
     @catalog_api.get("/healthz", summary="Liveness: the catalog answers")
     async def healthz(self) -> Response:
-        return Response(orjson.dumps({"status": "alive"}), media_type="application/json")
+        return json_response({"status": "alive"})
 
     @catalog_api.get("/readyz", summary="Readiness: 503 until every policy has loaded")
     async def readyz(self) -> Response:
-        loading = [n for n in self.names if n not in self.cards]
-        return Response(orjson.dumps({"ready": not loading, "loading": loading}), status_code=503 if loading else 200,
-                        media_type="application/json", headers={"Retry-After": "1"} if loading else None)
+        loading = self._loading()
+        response = json_response({"ready": not loading, "loading": loading}, 503 if loading else 200)
+        if loading:
+            response.headers["Retry-After"] = "1"
+        return response
 
     @catalog_api.get(POLICY_ROUTE, summary="The served policies with their observation and action schemas",
                      responses={401: {"model": ErrorBody}})

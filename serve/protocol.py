@@ -1,6 +1,7 @@
 """HTTP plumbing shared by the policy endpoints and the catalog: settings, authentication, body limits,
 JSON answers and the fail-closed mapping from exceptions to statuses (never a traceback)."""
 
+import contextlib
 import hmac
 import json
 import logging
@@ -92,10 +93,8 @@ async def answer(token: str | None, request: Request, work) -> Response:
 
 
 def parse_json(raw: bytes | str):
-    try:
+    with contextlib.suppress(orjson.JSONDecodeError):
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
     # NaN and Infinity are not JSON, but common clients (Python's json) write them: parse them so validation can
     # refuse the exact field (422) instead of the whole body.
     try:

@@ -45,7 +45,7 @@ class PolicyRuntime:
         self.commander = JointCommander(self.interface.embodiment)
         self.validate = ObservationValidator(self.interface.observation_spec, self.interface.instruction)
         self._current = self.interface.current_position_part
-
+        self._joint_names = np.asarray(self.interface.embodiment.joint_names)  # indexed by the safety report
     @classmethod
     def load(cls, name: str, checkpoint: str | Path) -> "PolicyRuntime":
         """Load from a checkpoint directory or a run directory (its LATEST), then warm up: the first request
@@ -72,7 +72,7 @@ class PolicyRuntime:
         deterministic = np.array([r.deterministic for r in requests])
         normalized = self.policy.act(batch, deterministic)
         command = self.commander(normalized, batch[self._current])
-        joints = np.asarray(self.interface.embodiment.joint_names)
+        joints = self._joint_names
         report = command.safety
         return [
             {

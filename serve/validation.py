@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 from dataclasses import dataclass
 
@@ -44,21 +45,25 @@ class ObservationValidator:
     spec: ObservationSpec
     default_instruction: str
 
-    @property
+    # Derived once from the spec: __call__ runs on every request.
+    @functools.cached_property
     def numeric_parts(self) -> tuple[ObservationPart, ...]:
         return tuple(p for p in self.spec.policy_parts if p.name not in NOT_NUMERIC_PARTS)
 
-    @property
+    @functools.cached_property
+    def numeric_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.numeric_parts)
+
+    @functools.cached_property
     def takes_image(self) -> bool:
         return CAMERA_PART in self.spec.names
 
     def __call__(self, observation: dict, instruction: str | None, image: str | None, prefix: str = "") -> dict:
         if not isinstance(observation, dict):
             raise invalid(f"{prefix}observation", "expected an object of named observation parts")
-        expected = {p.name for p in self.numeric_parts}
-        extra = sorted(set(observation) - expected)
+        extra = sorted(set(observation) - self.numeric_names)
         if extra:
-            raise invalid(f"{prefix}observation.{extra[0]}", f"unknown part: expected only {sorted(expected)}")
+            raise invalid(f"{prefix}observation.{extra[0]}", f"unknown part: expected only {sorted(self.numeric_names)}")
         parsed = {}
         for part in self.numeric_parts:
             field = f"{prefix}observation.{part.name}"

@@ -1,11 +1,19 @@
 """Shared fixtures: one local Ray for the session (2 CPUs, like the CI machine), temporary stores."""
 
 import os
+import socket
 
 import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    """A TCP port nothing on 127.0.0.1 listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ readiness and recovery from a killed replica."""
 import base64
 import json
 import os
-import socket
 import threading
 import time
 
@@ -15,7 +14,7 @@ import requests
 from ray import serve
 
 import envs
-from conftest import write_policy_checkpoint
+from conftest import free_port, write_policy_checkpoint
 from envs.humanoid.env import HumanoidLocomotionVecEnv
 from serve.app import PolicySource, deploy
 from serve.client import PolicyClient, PolicyError, act_body
@@ -36,12 +35,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FLOAT32_ATOL = 1e-5
 WALK = {"task": "walk", "target_velocity_mps": 0.5}
 VISION = {"task": "stand", "camera": "track", "camera_size": (24, 24), "history_length": 3}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

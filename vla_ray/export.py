@@ -32,7 +32,7 @@ import envs
 from vla_ray.embodiment import embodiment_to_dict
 from vla_ray.interface import PolicyInterface
 from vla_ray.language import encode_instruction
-from vla_ray.models.vla_module import PROPRIO_GROUPS, VLAPPOModule
+from vla_ray.models.vla_module import PROPRIO_GROUPS, VLAPPOModule, normalized_parts
 from vla_ray.observation import ObservationSpec
 from vla_ray.policy import Policy
 
@@ -70,12 +70,7 @@ class DeterministicActor(nn.Module):
         self.register_buffer("instruction_embedding", instruction_embedding)
 
     def forward(self, *parts: torch.Tensor) -> torch.Tensor:
-        obs = {}
-        for name, part in zip(self.input_names, parts):
-            # Same casts as VLAPPOModule._normalized: float parts to float32, the uint8 camera as is.
-            if part.is_floating_point():
-                part = part.to(torch.float32)
-            obs[name] = self.norms[name](part) if name in self.norms else part
+        obs = normalized_parts(self.norms, dict(zip(self.input_names, parts)))
         instruction = None
         if self.instruction_embedding is not None:
             instruction = self.instruction_embedding.expand(parts[0].shape[0], -1)

@@ -48,7 +48,7 @@ class Policy:
         batch = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in observations.items()}
         inputs = self.module.forward_inference({Columns.OBS: batch})[Columns.ACTION_DIST_INPUTS]
         # A diverged network must not crash the caller (torch distributions refuse NaN parameters): such rows
-        # get placeholder inputs here and NaN actions below.
+        # get zero distribution inputs here, and their actions are replaced by NaN below.
         broken = ~torch.isfinite(inputs).all(dim=-1)
         if broken.any():
             inputs = torch.where(broken[:, None], torch.zeros_like(inputs), inputs)

@@ -58,6 +58,20 @@ NORMALIZED_PARTS = ("joint_pos", "joint_vel", "imu", "force_torque", "privileged
 TASK_DIM, INSTRUCTION_DIM, EMBODIMENT_DIM, HISTORY_DIM, VISION_DIM = 64, 64, 128, 128, 128
 
 
+def normalized_parts(norms: nn.ModuleDict, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The parts as the towers read them: running-normalized where a norm exists, every other part float32
+    except the uint8 ones (instruction bytes, camera pixels). Shared with the exported graph (vla_ray.export).
+    Parts absent from `obs` are skipped: a deployed policy gets no critic-only parts, and a tower that reads a
+    missing part still fails loudly."""
+    out = dict(obs)
+    for name, value in obs.items():
+        if name in norms:
+            out[name] = norms[name](value.to(torch.float32))
+        elif value.dtype != torch.uint8:
+            out[name] = value.to(torch.float32)
+    return out
+
+
 class ObservationEncoder(nn.Module):
     """All part encoders of one tower (actor or critic) and the fusion trunk."""
 
@@ -168,15 +182,7 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     # -- helpers -----------------------------------------------------------------------------------
     def _normalized(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = dict(obs)
-        for name, norm in self.norms.items():
-            # A deployed policy gets no critic-only parts; a tower that reads a missing part still fails loudly.
-            if name in obs:
-                out[name] = norm(obs[name].to(torch.float32))
-        for name in ("contacts", "prev_action", "command"):
-            if name in out:
-                out[name] = out[name].to(torch.float32)
-        return out
+        return normalized_parts(self.norms, obs)
 
     def _instruction_embedding(self, obs: dict[str, torch.Tensor]) -> torch.Tensor | None:
         if self._instructions is None:
