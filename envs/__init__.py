@@ -15,6 +15,8 @@ from dataclasses import dataclass  # noqa: E402
 import gymnasium as gym  # noqa: E402
 
 HUMANOID_LOCOMOTION_ID = "vla_ray/HumanoidLocomotion-v0"
+MANIPULATION_ID = "vla_ray/Manipulation-v0"
+QUADRUPED_ID = "vla_ray/QuadrupedLocomotion-v0"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,16 @@ ENVIRONMENTS = {
         "envs.humanoid.env:HumanoidLocomotionEnv",
         "envs.humanoid.env:HumanoidLocomotionVecEnv",
         "envs.humanoid.config:HumanoidEnvConfig",
+    ),
+    MANIPULATION_ID: EnvironmentEntry(
+        "envs.manipulation.env:ManipulationEnv",
+        "envs.manipulation.env:ManipulationVecEnv",
+        "envs.manipulation.config:ManipulationEnvConfig",
+    ),
+    QUADRUPED_ID: EnvironmentEntry(
+        "envs.quadruped.env:QuadrupedEnv",
+        "envs.quadruped.env:QuadrupedVecEnv",
+        "envs.quadruped.config:QuadrupedEnvConfig",
     ),
 }
 

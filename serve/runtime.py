@@ -44,7 +44,6 @@ class PolicyRuntime:
         self.interface = envs.policy_interface(policy.card.env_id, policy.card.env_config)
         self.commander = JointCommander(self.interface.embodiment)
         self.validate = ObservationValidator(self.interface.observation_spec, self.interface.instruction)
-        self._current = self.interface.current_position_part
         self._joint_names = np.asarray(self.interface.embodiment.joint_names)  # indexed by the safety report
     @classmethod
     def load(cls, name: str, checkpoint: str | Path) -> "PolicyRuntime":
@@ -60,7 +59,7 @@ class PolicyRuntime:
         """A valid observation: the robot at rest in its nominal pose (warms up the encoders; tests build on it)."""
         spec = self.interface.observation_spec
         observation = {p.name: np.clip(np.zeros(p.shape), p.low, p.high).tolist() for p in self.validate.numeric_parts}
-        observation[self._current] = self.interface.embodiment.nominal_pose.tolist()
+        observation.update({name: value.tolist() for name, value in self.interface.nominal_positions().items()})
         image = None
         if self.validate.takes_image:
             image = blank_png(spec.part("camera_rgb").shape)
@@ -71,7 +70,7 @@ class PolicyRuntime:
         batch = {name: np.stack([r.parts[name] for r in requests]) for name in requests[0].parts}
         deterministic = np.array([r.deterministic for r in requests])
         normalized = self.policy.act(batch, deterministic)
-        command = self.commander(normalized, batch[self._current])
+        command = self.commander(normalized, self.interface.current_positions(batch))
         joints = self._joint_names
         report = command.safety
         return [

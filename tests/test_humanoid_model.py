@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from envs.assets import resolve_model_path
-from envs.humanoid.robot import FORCE_SENSORS, HumanoidBatch, check_model_joints
+from envs.humanoid.robot import FORCE_SENSORS, HumanoidBatch
+from envs.model_layout import ModelLayout
 from vla_ray.embodiment import HUMANOID, JointSpec
 
 
@@ -20,7 +21,7 @@ def test_model_has_a_floating_base_and_exactly_the_preset_joints(model):
     assert len(hinges) == 32 and model.nu == 32
     for spec in HUMANOID.joints:
         assert tuple(model.joint(spec.name).range) == pytest.approx((spec.lower, spec.upper), abs=1e-6)
-    check_model_joints(model, HUMANOID)
+    ModelLayout.of(model, HUMANOID)
 
 
 def test_body_is_human_scale_in_the_nominal_pose(model):
@@ -68,7 +69,7 @@ def test_mismatched_joint_range_is_reported_with_the_joint(model):
     joints[knee] = JointSpec("l_knee", 0.0, 2.0, 0.5, "left_leg")
     wrong = HUMANOID.with_overrides(joints=tuple(joints))
     with pytest.raises(ValueError, match="l_knee.*expected \\(0.0, 2.0\\)"):
-        check_model_joints(model, wrong)
+        ModelLayout.of(model, wrong)
 
 
 def test_missing_model_file_names_the_path():

@@ -43,7 +43,7 @@ EXAMPLE_BATCH = 2  # not 1: a size-1 axis broadcasts, so the tracers could bake 
 ROBOT_SIDE_NOTE = (
     "The output is the normalized action in [-1, 1]. The robot must still map it to joint targets with the "
     "embodiment's action scaling and pass them through the safety filter, stepping from the measured positions "
-    "in current_position_part (vla_ray.control.JointCommander: ActionScaler, then SafetyFilter), exactly as "
+    "in current_position_parts, concatenated (vla_ray.control.JointCommander: ActionScaler, then SafetyFilter), exactly as "
     "the training environment and the server do."
 )
 
@@ -185,7 +185,7 @@ def _interface_json(policy: Policy, interface: PolicyInterface, names: tuple[str
         "instruction": instruction,
         "embodiment": embodiment_to_dict(interface.embodiment),
         "control_frequency_hz": interface.embodiment.control_frequency_hz,
-        "current_position_part": interface.current_position_part,
+        "current_position_parts": list(interface.current_position_parts),
         "robot_side": ROBOT_SIDE_NOTE,
         "source": {
             "env_id": card.env_id, "env_config": card.env_config, "stage": card.stage,

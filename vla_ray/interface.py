@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from vla_ray.embodiment import EmbodimentConfig
 from vla_ray.observation import ObservationSpec
 
@@ -19,13 +21,25 @@ class PolicyInterface:
     embodiment: EmbodimentConfig  # with the environment's action-scaling overrides applied
     observation_spec: ObservationSpec
     instruction: str  # what the environment's task says in words; the default when a client sends none
-    # The observation part holding the measured positions the safety filter steps from.
-    current_position_part: str = "joint_pos"
+    # The observation parts holding the measured positions the safety filter steps from, one value per
+    # action channel once concatenated: joint positions, then gripper openings for robots with grippers.
+    current_position_parts: tuple[str, ...] = ("joint_pos",)
 
     def __post_init__(self):
-        part = self.observation_spec.part(self.current_position_part)
-        if part.shape != (self.embodiment.action_dim,):
+        sizes = [self.observation_spec.part(name).shape for name in self.current_position_parts]
+        if any(len(shape) != 1 for shape in sizes) or sum(s[0] for s in sizes) != self.embodiment.action_dim:
             raise ValueError(
-                f"PolicyInterface({self.env_id}).current_position_part={self.current_position_part!r} has shape "
-                f"{part.shape}: expected ({self.embodiment.action_dim},), one measured position per action channel"
+                f"PolicyInterface({self.env_id}).current_position_parts={self.current_position_parts!r} have shapes "
+                f"{sizes}: expected vectors of {self.embodiment.action_dim} values in all, one per action channel"
             )
+
+    def current_positions(self, parts: dict[str, np.ndarray]) -> np.ndarray:
+        """(N, action_dim) measured positions from a batch of observation parts."""
+        return np.concatenate([np.asarray(parts[name], dtype=np.float64) for name in self.current_position_parts], axis=-1)
+
+    def nominal_positions(self) -> dict[str, np.ndarray]:
+        """The current-position parts of a robot at rest in its nominal pose with its grippers open."""
+        embodiment = self.embodiment
+        values = np.concatenate([embodiment.nominal_pose, np.ones(embodiment.ee_action_dim)])
+        sizes = [self.observation_spec.part(name).shape[0] for name in self.current_position_parts]
+        return dict(zip(self.current_position_parts, np.split(values, np.cumsum(sizes)[:-1])))

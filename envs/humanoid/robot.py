@@ -12,6 +12,9 @@ import mujoco
 import numpy as np
 
 from envs.assets import resolve_model_path
+from envs.floating_base import FloatingBase
+from envs.model_layout import ModelLayout
+from envs.simulation import sensor_indices
 from vla_ray.embodiment import EmbodimentConfig
 
 CONTACT_SENSORS = ("left_foot_touch", "right_foot_touch", "left_hand_touch", "right_hand_touch")
@@ -19,37 +22,6 @@ FORCE_SENSORS = ("left_wrist_force", "right_wrist_force", "left_ankle_force", "r
 IMU_SENSORS = ("imu_gyro", "imu_accel")
 FOOT_SITES = ("left_foot", "right_foot")
 CONTACT_THRESHOLD_N = 1.0
-LIMIT_TOLERANCE = 1e-4  # MJCF stores ranges as written; allow float round-off only
-
-
-def _sensor_index(model: mujoco.MjModel, names: tuple[str, ...]) -> np.ndarray:
-    return np.concatenate([np.arange(model.sensor(n).adr[0], model.sensor(n).adr[0] + model.sensor(n).dim[0]) for n in names])
-
-
-def check_model_joints(model: mujoco.MjModel, embodiment: EmbodimentConfig) -> None:
-    """The model's hinge joints and their ranges must be exactly the embodiment's, each driven by its actuator."""
-    name = embodiment.robot_name
-    hinges = {model.joint(i).name for i in range(model.njnt) if model.jnt_type[i] == mujoco.mjtJoint.mjJNT_HINGE}
-    missing = [j for j in embodiment.joint_names if j not in hinges]
-    if missing:
-        raise ValueError(f"{name}: joints {missing} are in the EmbodimentConfig but not in the model")
-    extra = sorted(hinges - set(embodiment.joint_names))
-    if extra:
-        raise ValueError(f"{name}: model has hinge joints {extra} that the EmbodimentConfig does not name")
-    actuators = {model.actuator(i).name for i in range(model.nu)}
-    for spec in embodiment.joints:
-        low, high = model.joint(spec.name).range
-        if abs(low - spec.lower) > LIMIT_TOLERANCE or abs(high - spec.upper) > LIMIT_TOLERANCE:
-            raise ValueError(
-                f"{name}: joint {spec.name} has range ({low:.4f}, {high:.4f}) in the model: "
-                f"expected ({spec.lower}, {spec.upper}) from the EmbodimentConfig"
-            )
-        if spec.name not in actuators or model.actuator(spec.name).trntype != mujoco.mjtTrn.mjTRN_JOINT:
-            raise ValueError(f"{name}: expected an actuator named {spec.name} driving joint {spec.name}")
-
-
-def quat_rows(quat: np.ndarray) -> tuple[np.ndarray, ...]:
-    return quat[:, 0], quat[:, 1], quat[:, 2], quat[:, 3]
 
 
 @dataclass
@@ -76,17 +48,17 @@ class HumanoidBatch:
         self.embodiment = embodiment
         self.model = mujoco.MjModel.from_xml_path(str(resolve_model_path(model_path)))
         self.model.opt.timestep = physics_dt_s
-        check_model_joints(self.model, embodiment)
+        layout = ModelLayout.of(self.model, embodiment)
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         m = self.model
         names = embodiment.joint_names
-        self.qpos_index = np.array([m.joint(n).qposadr[0] for n in names])
-        self.qvel_index = np.array([m.joint(n).dofadr[0] for n in names])
-        self.actuator_index = np.array([m.actuator(n).id for n in names])
+        self.qpos_index = layout.qpos
+        self.qvel_index = layout.qvel
+        self.actuator_index = layout.joint_actuators
         self.force_limit = m.actuator_forcerange[self.actuator_index, 1].copy()
-        self.contact_index = _sensor_index(m, CONTACT_SENSORS)
-        self.force_index = _sensor_index(m, FORCE_SENSORS)
-        self.imu_index = _sensor_index(m, IMU_SENSORS)
+        self.contact_index = sensor_indices(m, CONTACT_SENSORS)
+        self.force_index = sensor_indices(m, FORCE_SENSORS)
+        self.imu_index = sensor_indices(m, IMU_SENSORS)
         self.foot_site_ids = np.array([m.site(n).id for n in FOOT_SITES])
         self.torso_body_id = m.body("torso").id
         self.nominal_qpos = m.key("nominal").qpos.copy()
@@ -127,23 +99,19 @@ class HumanoidBatch:
         sensors = np.array([d.sensordata for d in datas])
         torque = np.array([d.actuator_force for d in datas])[:, self.actuator_index] / self.force_limit
         feet = np.array([d.site_xpos[self.foot_site_ids, 2] for d in datas])
-        w, x, y, z = quat_rows(qpos[:, 3:7])
-        gravity = -np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1)
-        yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-        c, s = np.cos(yaw), np.sin(yaw)
-        vx, vy, vz = qvel[:, 0], qvel[:, 1], qvel[:, 2]
+        base = FloatingBase.of(qpos[:, :7], qvel[:, :6])
         return Readout(
             qpos=qpos,
             joint_pos=qpos[:, self.qpos_index],
             joint_vel=qvel[:, self.qvel_index],
-            imu=np.concatenate([sensors[:, self.imu_index], gravity], axis=1),
+            imu=np.concatenate([sensors[:, self.imu_index], base.gravity], axis=1),
             contacts=(sensors[:, self.contact_index] > CONTACT_THRESHOLD_N).astype(np.float64),
             wrench=sensors[:, self.force_index],
             foot_height_m=feet,
             normalized_torque=torque,
             base_height_m=qpos[:, 2],
-            roll_rad=np.arctan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y)),
-            pitch_rad=np.arcsin(np.clip(2 * (w * y - z * x), -1.0, 1.0)),
-            heading_velocity=np.stack([c * vx + s * vy, -s * vx + c * vy, vz], axis=1),
+            roll_rad=base.roll_rad,
+            pitch_rad=base.pitch_rad,
+            heading_velocity=base.heading_velocity,
             finite=np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1),
         )

@@ -49,10 +49,17 @@ MODEL_CONFIG_KEYS = {
 }
 RLLIB_MODEL_CONFIG_KEYS = {f.name for f in dataclasses.fields(DefaultModelConfig)} | {"vf_share_layers"}
 # Observation parts the proprioception encoder reads, by sub-encoder.
-PROPRIO_GROUPS = {"joints": ("joint_pos", "joint_vel"), "imu": ("imu",), "contacts": ("contacts",),
-                  "force_torque": ("force_torque",)}
-TASK_PARTS = ("command", "prev_action")
-NORMALIZED_PARTS = ("joint_pos", "joint_vel", "imu", "force_torque", "privileged", "proprio_history")
+PROPRIO_GROUPS = {"joints": ("joint_pos", "joint_vel"), "gripper": ("gripper",), "imu": ("imu",),
+                  "contacts": ("contacts",), "force_torque": ("force_torque",)}
+# Parts with an encoder of their own; every other vector part (command, previous action, end-effector,
+# object and goal poses) is a task part, read by the task encoder.
+OWN_ENCODER_PARTS = {p for parts in PROPRIO_GROUPS.values() for p in parts} | {
+    "instruction", "proprio_history", "camera_rgb", "privileged",
+}
+NORMALIZED_PARTS = (
+    "joint_pos", "joint_vel", "imu", "force_torque", "privileged", "proprio_history",
+    "ee_pos", "object_pos", "goal_pos",
+)
 # Not normalized: the command is constant within a curriculum stage, so its running variance would be ~0
 # and the first command of the next stage would blow up to the clip value; it is already O(1) in m/s.
 TASK_DIM, INSTRUCTION_DIM, EMBODIMENT_DIM, HISTORY_DIM, VISION_DIM = 64, 64, 128, 128, 128
@@ -83,7 +90,7 @@ class ObservationEncoder(nn.Module):
             for group, parts in PROPRIO_GROUPS.items() if all(p in part_dims for p in parts)
         }
         self.proprio = ProprioceptionEncoder(proprio_inputs, cfg["proprio_dim"], act)
-        self.task_parts = [p for p in TASK_PARTS if p in part_dims]
+        self.task_parts = [p for p, shape in part_dims.items() if p not in OWN_ENCODER_PARTS and len(shape) == 1]
         self.task = mlp([sum(part_dims[p][0] for p in self.task_parts), TASK_DIM], act)
         self.embodiment = EmbodimentEmbedding(num_joints, EMBODIMENT_DIM)
         width = cfg["proprio_dim"] + TASK_DIM + EMBODIMENT_DIM
