@@ -333,6 +333,10 @@ class SingleRobotEnv(gym.Env):
     def control_dt_s(self) -> float:
         return self.vector.control_dt_s
 
+    @property
+    def joint_pos(self) -> np.ndarray:
+        return self.vector.sim.positions()[0, : self.embodiment.num_joints]
+
     def apply_settings(self, settings: dict) -> None:
         self.vector.apply_settings(settings)
 

@@ -28,12 +28,13 @@ SUCCESS_VELOCITY_ERROR_MPS = 0.15  # walking succeeds when it tracks this well w
 class EvaluationReport:
     episodes: int
     task: str
-    target_velocity_mps: float
+    target_velocity_mps: float | None  # locomotion tasks with a forward-velocity target
     success_rate: float
     completion_time_s: float  # mean duration of successful episodes (NaN if none)
     mean_episode_duration_s: float
     mean_return: float
-    velocity_tracking_error_mps: float
+    velocity_tracking_error_mps: float  # NaN for tasks without a velocity command
+    position_error_m: float  # final position error of manipulation tasks (NaN for locomotion)
     action_smoothness: float  # mean |a_t - a_{t-1}|_2 of normalized actions
     falls: int
     joint_limit_hits: int  # steps with any joint within JOINT_LIMIT_MARGIN_RAD of a limit
@@ -45,9 +46,17 @@ class EvaluationReport:
 
 
 def _episode_success(summary: dict) -> bool:
+    """The environment's own verdict where it gives one; the humanoid's from its fall and tracking error."""
+    if "success" in summary:
+        return summary["success"]
     if summary["fell"]:
         return False
     return summary["task"] == "stand" or summary["velocity_tracking_error_mps"] <= SUCCESS_VELOCITY_ERROR_MPS
+
+
+def _mean(summaries: list[dict], key: str) -> float:
+    values = [s[key] for s in summaries if key in s]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def evaluate_policy(
@@ -99,12 +108,14 @@ def evaluate_controller(
     return EvaluationReport(
         episodes=episodes,
         task=summaries[0]["task"],
-        target_velocity_mps=summaries[0]["target_velocity_mps"],
+        target_velocity_mps=summaries[0].get("target_velocity_mps"),
         success_rate=len(successes) / episodes,
-        completion_time_s=float(np.mean([s["duration_s"] for s in successes])) if successes else float("nan"),
+        completion_time_s=float(np.mean([s.get("completion_time_s") or s["duration_s"] for s in successes]))
+        if successes else float("nan"),
         mean_episode_duration_s=float(np.mean([s["duration_s"] for s in summaries])),
         mean_return=float(np.mean(returns)),
-        velocity_tracking_error_mps=float(np.mean([s["velocity_tracking_error_mps"] for s in summaries])),
+        velocity_tracking_error_mps=_mean(summaries, "velocity_tracking_error_mps"),
+        position_error_m=_mean(summaries, "position_error_m"),
         action_smoothness=float(np.mean(smoothness)) if smoothness else 0.0,
         falls=sum(int(s["fell"]) for s in summaries),
         joint_limit_hits=limit_hits,

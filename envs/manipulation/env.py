@@ -131,26 +131,25 @@ class ManipulationVecEnv(RobotVecEnv):
         )
 
     def _contacts(self) -> tuple[np.ndarray, np.ndarray]:
-        """(N, E, K) gripper e touches object k with every finger; (N, K) object k touches the table."""
-        k, e = len(self._object_bodies), len(self._fingers_per_gripper)
-        fingers = len(self._finger_gripper)
-        holding = np.zeros((self.num_envs, e, k), dtype=bool)
-        table = np.zeros((self.num_envs, k), dtype=bool)
-        for i, data in enumerate(self.sim.datas):
-            if not data.ncon:
-                continue
-            g1, g2 = data.contact.geom1, data.contact.geom2
-            o1, o2 = self._geom_object[g1], self._geom_object[g2]
-            for a, b, other_geom in ((o1, o2, g2), (o2, o1, g1)):
-                hit = a >= 0
-                table[i, a[hit & (other_geom == self._table_geom)]] = True
-                f = self._geom_finger[other_geom]
-                touch = hit & (f >= 0)
-                if touch.any() and fingers:
-                    touched = np.zeros((k, fingers), dtype=bool)
-                    touched[a[touch], f[touch]] = True
-                    for g in range(e):
-                        holding[i, g] |= touched[:, self._finger_gripper == g].all(axis=1)
+        """(N, E, K) gripper e touches object k with every finger; (N, K) object k touches the table.
+        All robots' contacts are gathered into one array first, so the lookups run once per step, not per robot."""
+        n, k, e = self.num_envs, len(self._object_bodies), len(self._fingers_per_gripper)
+        table = np.zeros((n, k), dtype=bool)
+        touched = np.zeros((n, k, len(self._finger_gripper)), dtype=bool)
+        rows = [(i, data.contact.geom1, data.contact.geom2) for i, data in enumerate(self.sim.datas) if data.ncon]
+        if rows:
+            robot = np.concatenate([np.full(len(g1), i) for i, g1, _ in rows])
+            first, second = np.concatenate([r[1] for r in rows]), np.concatenate([r[2] for r in rows])
+            for mine, other in ((first, second), (second, first)):
+                obj = self._geom_object[mine]
+                on_table = (obj >= 0) & (other == self._table_geom)
+                table[robot[on_table], obj[on_table]] = True
+                finger = self._geom_finger[other]
+                touch = (obj >= 0) & (finger >= 0)
+                touched[robot[touch], obj[touch], finger[touch]] = True
+        # A gripper with no finger geoms holds nothing (all() over no fingers would say it holds everything).
+        holding = np.stack([touched[:, :, self._finger_gripper == g].all(axis=2) & (self._fingers_per_gripper[g] > 0)
+                            for g in range(e)], axis=1)
         return holding, table
 
     def success(self, state):

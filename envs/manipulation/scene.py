@@ -90,8 +90,10 @@ class Workspace:
     @classmethod
     def of(cls, model: mujoco.MjModel) -> "Workspace":
         site = model.site("workspace")
-        # Sites of the world body have their model position as their world position.
-        return cls(site.pos.copy(), site.size[:2].copy())
+        # The site may hang off the table body: its world position comes from forward kinematics.
+        data = mujoco.MjData(model)
+        mujoco.mj_kinematics(model, data)
+        return cls(data.site_xpos[site.id].copy(), site.size[:2].copy())
 
     @property
     def table_z(self) -> float:

@@ -44,9 +44,11 @@ class QuadrupedVecEnv(RobotVecEnv):
         root = self.sim.layout.root_body
         self._root_qpos = model.jnt_qposadr[model.body_jntadr[root]]
         self._root_qvel = model.jnt_dofadr[model.body_jntadr[root]]
-        self._trunk_geoms = np.flatnonzero(model.geom_bodyid == root)
+        # Lookup tables by geom id: contact pairs are classified with two indexing operations per step.
+        self._is_trunk = model.geom_bodyid == root
         ground = [g for g in GROUND_GEOMS if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, g) >= 0]
-        self._ground = named_ids(model, mujoco.mjtObj.mjOBJ_GEOM, ground, "geom")
+        self._is_ground = np.zeros(model.ngeom, dtype=bool)
+        self._is_ground[named_ids(model, mujoco.mjtObj.mjOBJ_GEOM, ground, "geom")] = True
         layout = self.sim.layout
         self._force_limit = model.actuator_forcerange[layout.joint_actuators, 1].copy()
         self._home_qpos, _ = self.sim.keyframe(HOME_KEY)
@@ -142,12 +144,12 @@ class QuadrupedVecEnv(RobotVecEnv):
 
     def _trunk_touches_ground(self) -> np.ndarray:
         out = np.zeros(self.num_envs, dtype=bool)
-        for i, data in enumerate(self.sim.datas):
-            if data.ncon:
-                g1, g2 = data.contact.geom1, data.contact.geom2
-                trunk = np.isin(g1, self._trunk_geoms) & np.isin(g2, self._ground)
-                trunk |= np.isin(g2, self._trunk_geoms) & np.isin(g1, self._ground)
-                out[i] = trunk.any()
+        rows = [(i, data.contact.geom1, data.contact.geom2) for i, data in enumerate(self.sim.datas) if data.ncon]
+        if rows:
+            robot = np.concatenate([np.full(len(g1), i) for i, g1, _ in rows])
+            first, second = np.concatenate([r[1] for r in rows]), np.concatenate([r[2] for r in rows])
+            hit = (self._is_trunk[first] & self._is_ground[second]) | (self._is_trunk[second] & self._is_ground[first])
+            out[robot[hit]] = True
         return out
 
     def success(self, state):

@@ -31,9 +31,10 @@ def init_orthogonal(module: nn.Module, gain: float = math.sqrt(2)) -> None:
 
 
 class ProprioceptionEncoder(nn.Module):
-    """Sub-encoders for joints, IMU, contacts and force/torque, fused by an MLP (seed sizes: 128/64/32/64)."""
+    """Sub-encoders for joints, IMU, contacts, force/torque and gripper openings, fused by an MLP (seed sizes:
+    128/64/32/64; the gripper's 16 is ours: one or two openings need little width)."""
 
-    SUB_ENCODERS = {"joints": 128, "imu": 64, "contacts": 32, "force_torque": 64}
+    SUB_ENCODERS = {"joints": 128, "imu": 64, "contacts": 32, "force_torque": 64, "gripper": 16}
 
     def __init__(self, input_dims: dict[str, int], output_dim: int, activation: str):
         super().__init__()
