@@ -19,10 +19,16 @@ def gripper_count(robot_type: str) -> int:
 class ManipulationEnvConfig(RobotEnvConfig):
     embodiment: str = "franka_panda"
     task: str = "reach"
+    episode_length_s: float | None = None  # None: the task's own default
 
-    def _validate_task(self) -> None:
+    def __post_init__(self):
         if self.task not in TASKS:
             self._fail("task", f"one of {sorted(TASKS)}")
+        if self.episode_length_s is None:
+            object.__setattr__(self, "episode_length_s", task_class(self.task).episode_length_s)
+        super().__post_init__()
+
+    def _validate_task(self) -> None:
         robot_type = get_embodiment(self.embodiment).robot_type
         allowed = task_class(self.task).robot_types
         if robot_type not in allowed:

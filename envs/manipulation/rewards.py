@@ -14,6 +14,8 @@ from envs.manipulation.state import ManipulationState
 COARSE_M = 0.1  # tanh kernel widths: coarse terms pull from afar, fine terms reward the last centimetres
 FINE_M = 0.02
 LIFT_CLEARANCE_M = 0.03
+# Wide enough to pull from a mobile base's start, over a metre from its object, where the coarse kernel is ~0.
+APPROACH_M = 1.0
 
 
 def _kernel(distance: np.ndarray, width: float) -> np.ndarray:
@@ -44,9 +46,35 @@ def reach_object(s: ManipulationState) -> np.ndarray:
     return _kernel(ee_object_distance(s), COARSE_M)
 
 
+def approach_object(s: ManipulationState) -> np.ndarray:
+    return _kernel(ee_object_distance(s), APPROACH_M)
+
+
 def object_lifted(s: ManipulationState) -> np.ndarray:
     """1 while the object is off the table and held: lifting is the step between grasping and placing."""
     return ((~s.table_contact[:, 0]) & s.holding[:, :, 0].any(axis=1)).astype(np.float64)
+
+
+def objects_lifted(s: ManipulationState) -> np.ndarray:
+    """Fraction of the task's objects off the table and held: one part per arm in bimanual assembly (a marker
+    is never held, so a task using this term has none)."""
+    return ((~s.table_contact) & s.holding.any(axis=1)).mean(axis=1)
+
+
+def held_by_both(s: ManipulationState) -> np.ndarray:
+    """1 while every gripper holds the object: a load carried with two hands."""
+    return s.holding[:, :, 0].all(axis=1).astype(np.float64)
+
+
+def handed_over(s: ManipulationState) -> np.ndarray:
+    """1 while the first (left) gripper holds the object and no other does: where a handover ends."""
+    return (s.holding[:, 0, 0] & ~s.holding[:, 1:, 0].any(axis=1)).astype(np.float64)
+
+
+def object_tilt(s: ManipulationState) -> np.ndarray:
+    """Angle (rad) between the object's z axis and the vertical: a penalty for a load that should stay level."""
+    x, y = s.object_quat[:, 0, 1], s.object_quat[:, 0, 2]
+    return np.arccos(np.clip(1.0 - 2.0 * (x * x + y * y), -1.0, 1.0))
 
 
 def object_goal(s: ManipulationState) -> np.ndarray:
@@ -69,7 +97,12 @@ REWARD_TERMS = {
     "reach_goal": reach_goal,
     "reach_goal_fine": reach_goal_fine,
     "reach_object": reach_object,
+    "approach_object": approach_object,
     "object_lifted": object_lifted,
+    "objects_lifted": objects_lifted,
+    "held_by_both": held_by_both,
+    "handed_over": handed_over,
+    "object_tilt": object_tilt,
     "object_goal": object_goal,
     "object_goal_fine": object_goal_fine,
     "action_rate": action_rate,

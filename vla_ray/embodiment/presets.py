@@ -66,6 +66,9 @@ FRANKA_PANDA = EmbodimentConfig(
     ee_type="gripper",
     ee_action_dim=1,
     control_frequency_hz=20.0,  # seed: embodiment guide, Supported Embodiments
+    # maker's published limits (Franka Emika Panda datasheet): 2.175 rad/s joints 1-4, 2.61 rad/s joints 5-7;
+    # the safety filter has one bound for all joints, so the lower one
+    max_joint_velocity=2.175,
     model_path=_scene("franka_panda"),
 )
 
@@ -88,6 +91,7 @@ XARM6 = EmbodimentConfig(
     ee_type="gripper",
     ee_action_dim=1,
     control_frequency_hz=100.0,  # seed: embodiment guide, Supported Embodiments
+    max_joint_velocity=pi,  # maker's published limit (UFACTORY xArm6 specifications: 180 deg/s, all joints)
     model_path=_scene("xarm6"),
 )
 
@@ -110,6 +114,7 @@ UR5E = EmbodimentConfig(
     ee_type="gripper",
     ee_action_dim=1,
     control_frequency_hz=125.0,  # seed: embodiment guide, Supported Embodiments
+    max_joint_velocity=pi,  # maker's published limit (Universal Robots UR5e specifications: 180 deg/s, all joints)
     model_path=_scene("ur5e"),
 )
 

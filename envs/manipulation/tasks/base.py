@@ -25,6 +25,7 @@ class ManipulationTask:
     instruction: str
     reward_weights: dict[str, float]  # per simulated second; names from REWARD_TERMS, plus "success"
     objects: tuple[SceneObject, ...]
+    episode_length_s: float = 10.0  # the environment's default for this task: its expert's time with margin
 
     def place(self, rng: np.random.Generator, workspace: Workspace) -> Placement:
         raise NotImplementedError
