@@ -24,6 +24,7 @@ from envs.randomization import (
 )
 from envs.simulation import RobotSimulation, SceneExtension, compile_scene, substeps_per_control
 from vla_ray.control import JointCommander
+from vla_ray.env_settings import merge_settings
 from vla_ray.language import INSTRUCTION_BYTES, encode_instruction
 
 VIDEO_CAMERA = "track"
@@ -140,7 +141,8 @@ class RobotVecEnv(VectorEnv):
         """Change settings for every robot: validated now, in effect from each robot's next reset, so that no
         episode mixes two settings. Settings that shape spaces or the model are refused."""
         for i in range(self.num_envs):
-            merged = {**self._pending[i], **settings}
+            merged = dict(self._pending[i])
+            merge_settings(merged, settings)  # two range changes before a reset both count
             self._configs[i].updated(merged)  # fail here, in the caller, not at some later reset
             self._pending[i] = merged
 

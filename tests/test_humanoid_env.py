@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs.humanoid.env import HumanoidLocomotionEnv, HumanoidLocomotionVecEnv
 from envs.humanoid.tasks import STAND_REWARD_WEIGHTS, WALK_REWARD_WEIGHTS
+from envs.randomization import RandomizationConfig
 from vla_ray.language import decode_instruction
 
 ENV_ID = f"envs:{envs.HUMANOID_LOCOMOTION_ID}"
@@ -25,7 +26,8 @@ def test_env_passes_gymnasium_checker_and_is_registered():
 
 
 def test_observations_lie_in_their_space_across_an_episode_with_falls():
-    env = gym.make(ENV_ID, push_force_max_n=100.0, episode_length_s=2.0)
+    # the seed's randomization: pushes up to 100 N, sensor noise, latency, per-robot physics
+    env = gym.make(ENV_ID, randomization=RandomizationConfig.seed_defaults().to_dict(), episode_length_s=2.0)
     obs, _ = env.reset(seed=3)
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -118,7 +120,8 @@ def test_bad_settings_fail_with_the_field_name():
 
 def test_pushes_move_the_robot_and_are_bounded_by_the_configured_force():
     calm = HumanoidLocomotionEnv(task="stand", reset_joint_noise_rad=0.0)
-    pushed = HumanoidLocomotionEnv(task="stand", reset_joint_noise_rad=0.0, push_force_max_n=100.0, push_interval_s=(0.1, 0.1))
+    pushes = {"push_force_n": (0.0, 100.0), "push_interval_s": (0.1, 0.1)}
+    pushed = HumanoidLocomotionEnv(task="stand", reset_joint_noise_rad=0.0, randomization=pushes)
     calm.reset(seed=0)
     pushed.reset(seed=0)
     applied = []

@@ -19,6 +19,8 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils import force_list
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
+from vla_ray.env_settings import apply_env_settings
+
 
 # Promotions so far, as a lifetime sum in the Algorithm's MetricsLogger: RLlib checkpoints that state
 # (Algorithm.get_state), so the stage survives save/restore like num_env_steps_sampled_lifetime does.
@@ -49,7 +51,7 @@ class CurriculumStage:
 def _walk(v: float) -> CurriculumStage:
     # Promotion to a faster speed needs the issue's tracking bar: error <= 0.15 m/s, few falls.
     return CurriculumStage(
-        f"walk_{v:.1f}", {"task": "walk", "target_velocity_mps": v, "push_force_max_n": 0.0},
+        f"walk_{v:.1f}", {"task": "walk", "target_velocity_mps": v, "randomization": {"push_force_n": (0.0, 0.0)}},
         min_survival=0.9, max_velocity_error_mps=0.15,
     )
 
@@ -57,8 +59,11 @@ def _walk(v: float) -> CurriculumStage:
 # seed: humanoid guide, train_standing then train_walking's speed stages; standing is learned first without,
 # then with the sim-to-real section's pushes (push_force 0-100 N), which a PD-only stance does not survive.
 HUMANOID_CURRICULUM: tuple[CurriculumStage, ...] = (
-    CurriculumStage("stand", {"task": "stand", "target_velocity_mps": 0.0, "push_force_max_n": 0.0}, min_survival=0.95),
-    CurriculumStage("stand_pushed", {"task": "stand", "target_velocity_mps": 0.0, "push_force_max_n": 100.0},
+    CurriculumStage("stand",
+                    {"task": "stand", "target_velocity_mps": 0.0, "randomization": {"push_force_n": (0.0, 0.0)}},
+                    min_survival=0.95),
+    CurriculumStage("stand_pushed",
+                    {"task": "stand", "target_velocity_mps": 0.0, "randomization": {"push_force_n": (0.0, 100.0)}},
                     min_survival=0.95),
     *(_walk(v) for v in (0.3, 0.5, 0.8, 1.0, 1.5)),
 )
@@ -102,13 +107,6 @@ def judge_stage(stage: CurriculumStage, stats: dict) -> tuple[bool, str]:
     return True, "thresholds met"
 
 
-def _apply_settings_on_runner(env_runner, settings: dict) -> None:
-    # Kept in the runner's config so environments it rebuilds later start in the same stage.
-    env_runner.config.env_config.update(settings)
-    if env_runner.env is not None:
-        env_runner.env.unwrapped.apply_settings(settings)
-
-
 class CurriculumCallback(RLlibCallback):
     """Logs per-stage episode statistics on the EnvRunners and promotes on the driver.
 
@@ -146,14 +144,7 @@ class CurriculumCallback(RLlibCallback):
     def apply_stage(self, algorithm, env_runner_indices=None) -> None:
         stage = self.stages[self.current_stage(algorithm)]
         # The tag comes back in every episode summary, so episodes are counted for the stage they ran in.
-        settings = {**stage.env_settings, "episode_tag": stage.name}
-        # Also the driver's copy, from which RLlib builds restarted and new EnvRunners.
-        algorithm.config.env_config.update(settings)
-        algorithm.env_runner_group.foreach_env_runner(
-            lambda runner: _apply_settings_on_runner(runner, settings),
-            remote_worker_ids=env_runner_indices,
-            local_env_runner=env_runner_indices is None,
-        )
+        apply_env_settings(algorithm, {**stage.env_settings, "episode_tag": stage.name}, env_runner_indices)
 
     def on_algorithm_init(self, *, algorithm, **kwargs) -> None:
         self.apply_stage(algorithm)

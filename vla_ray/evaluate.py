@@ -140,9 +140,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--episodes={args.episodes}: expected >= 1")
     policy = Policy.from_checkpoint(args.checkpoint)
     settings = dict(policy.card.env_config)
-    overrides = {"task": args.task, "target_velocity_mps": args.target_velocity,
-                 "push_force_max_n": args.push_force_max, "episode_length_s": args.episode_length}
+    overrides = {"task": args.task, "target_velocity_mps": args.target_velocity, "episode_length_s": args.episode_length}
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if args.push_force_max is not None:
+        settings["randomization"] = {**settings.get("randomization", {}), "push_force_n": (0.0, args.push_force_max)}
     if args.task == "stand":
         settings["target_velocity_mps"] = 0.0
     report = evaluate_policy(policy, settings, args.episodes, args.seed, args.video, not args.stochastic)

@@ -1,1 +1,1 @@
-"""The humanoid locomotion environment: model, observation parts, tasks, reward and termination terms."""
+"""The humanoid locomotion environment: model, observation parts, tasks, terrain course, reward and termination terms."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from envs.humanoid.observations import humanoid_observation_spec
 from envs.humanoid.tasks import TASK_NAMES, make_task
+from envs.randomization import RandomizationConfig
+from envs.terrain import NUM_LEVELS, TerrainConfig
 from vla_ray.configs import checked_keys
 from vla_ray.embodiment import EMBODIMENTS, EmbodimentConfig, get_embodiment
 from vla_ray.embodiment.config import ActionScaling
@@ -16,7 +20,11 @@ from vla_ray.interface import PolicyInterface
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
 FIXED_AT_CONSTRUCTION = (
     "embodiment", "model_path", "pd_substeps", "history_length", "camera", "camera_size", "action_scaling", "action_scale",
+    "terrain",
 )
+# Pushes were top-level settings before `randomization` held them; policy cards saved then (and
+# `vla_ray.evaluate --push-force-max`) still give this key, read as randomization.push_force_n = (0, value).
+LEGACY_PUSH_FORCE_KEY = "push_force_max_n"
 
 
 @dataclass(frozen=True)
@@ -29,9 +37,6 @@ class HumanoidEnvConfig:
     # PD substeps per control step; None: the embodiment's interpolation_steps (4 at 50 Hz -> 200 Hz physics)
     pd_substeps: int | None = None
     episode_length_s: float = 20.0
-    push_force_max_n: float = 0.0  # seed: pushes up to 100 N for the stand task
-    push_interval_s: tuple[float, float] = (2.0, 4.0)
-    push_duration_s: float = 0.2
     reset_joint_noise_rad: float = 0.05
     history_length: int = 0  # past proprioceptive frames in the observation (0: none)
     camera: str | None = None  # MJCF camera rendered into the `camera_rgb` part (None: no image)
@@ -39,6 +44,14 @@ class HumanoidEnvConfig:
     action_scaling: str | None = None  # None: the embodiment's; else "joint_limits" or "nominal_offset"
     action_scale: float | None = None  # nominal_offset: rad per unit action; None: the embodiment's
     episode_tag: str = ""  # echoed in every episode summary, so metrics can be grouped (e.g. by curriculum stage)
+    # RandomizationConfig fields (physics at reset, latency, pushes, sensor noise); {} = off (opt-in).
+    # The seed's stand task is pushed with up to 100 N: {"push_force_n": (0.0, 100.0)}.
+    randomization: dict = field(default_factory=dict)
+    terrain: dict | None = None  # TerrainConfig fields; None: the scene's flat floor
+    # With the curriculum: robots start uniformly on levels 0..terrain_level (legged_gym's max_init_terrain_level);
+    # without it, the level every robot walks on.
+    terrain_level: int = 0
+    terrain_curriculum: bool = True  # promote / demote each robot's level by distance walked
 
     def __post_init__(self):
         def fail(name, expected):
@@ -53,13 +66,6 @@ class HumanoidEnvConfig:
             fail("pd_substeps", "an integer >= 1")
         if self.episode_length_s <= 0:
             fail("episode_length_s", "> 0")
-        if self.push_force_max_n < 0:
-            fail("push_force_max_n", ">= 0")
-        low, high = self.push_interval_s
-        if not 0 < low <= high:
-            fail("push_interval_s", "(low, high) with 0 < low <= high")
-        if self.push_duration_s <= 0:
-            fail("push_duration_s", "> 0")
         if self.reset_joint_noise_rad < 0:
             fail("reset_joint_noise_rad", ">= 0")
         if self.history_length < 0:
@@ -70,14 +76,31 @@ class HumanoidEnvConfig:
             fail("action_scaling", "None, 'joint_limits' or 'nominal_offset'")
         if self.action_scale is not None and self.action_scale <= 0:
             fail("action_scale", "None or > 0")
+        self.randomization_config()  # validates the ranges, naming the bad one
+        self.terrain_config()
+        if not isinstance(self.terrain_level, int) or not 0 <= self.terrain_level < NUM_LEVELS:
+            fail("terrain_level", f"an integer in [0, {NUM_LEVELS - 1}]")
+        if not isinstance(self.terrain_curriculum, bool):
+            fail("terrain_curriculum", "True or False")
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "HumanoidEnvConfig":
+        if isinstance(kwargs, Mapping) and LEGACY_PUSH_FORCE_KEY in kwargs:
+            kwargs = _with_legacy_push_force(kwargs)
         values = checked_keys(cls, kwargs, "HumanoidEnvConfig")
-        for name in ("push_interval_s", "camera_size"):
-            if name in values:
-                values[name] = tuple(values[name])
+        if "camera_size" in values:
+            values["camera_size"] = tuple(values["camera_size"])
         return cls(**values)
+
+    def randomization_config(self) -> RandomizationConfig:
+        return self._randomization
+
+    @cached_property
+    def _randomization(self) -> RandomizationConfig:
+        return RandomizationConfig.from_kwargs(self.randomization)
+
+    def terrain_config(self) -> TerrainConfig | None:
+        return None if self.terrain is None else TerrainConfig.from_kwargs(self.terrain)
 
     def resolved_embodiment(self) -> EmbodimentConfig:
         """The embodiment preset with this config's action-scaling overrides applied."""
@@ -103,8 +126,20 @@ class HumanoidEnvConfig:
         )
 
     def updated(self, settings: dict) -> "HumanoidEnvConfig":
-        """This config with `settings` changed (validated); settings fixed at construction are refused."""
+        """This config with `settings` changed (validated); settings fixed at construction are refused.
+        `randomization` merges into the current ranges, so a sweep can change one range at a time."""
         fixed = sorted(set(settings) & set(FIXED_AT_CONSTRUCTION))
         if fixed:
             raise ValueError(f"HumanoidEnvConfig: {fixed} shape the spaces or the model: expected a new environment")
+        if "randomization" in settings:
+            settings = {**settings, "randomization": {**self.randomization, **settings["randomization"]}}
         return HumanoidEnvConfig.from_kwargs({**dataclasses.asdict(self), **settings})
+
+
+def _with_legacy_push_force(kwargs: Mapping) -> dict:
+    """`push_force_max_n: f` as `randomization.push_force_n: (0, f)`; it wins over a push_force_n also given,
+    as the evaluation CLI's override of a checkpoint's settings must."""
+    values = dict(kwargs)
+    force = values.pop(LEGACY_PUSH_FORCE_KEY)
+    values["randomization"] = {**values.get("randomization", {}), "push_force_n": (0.0, force)}
+    return values

@@ -1,9 +1,14 @@
 """The 32-DoF humanoid standing or walking on a commanded velocity, as a natively batched vector env.
 
 One control step for N robots: normalized actions -> ActionScaler -> SafetyFilter -> PD
-targets held for `pd_substeps` physics steps -> observation parts, named reward terms and
-termination terms, all computed on (N, ...) arrays (EnvPool's habit: the Python cost is
-paid per batch, not per robot). `HumanoidLocomotionEnv` is the same code for one robot.
+targets held for `pd_substeps` physics steps (after the robot's motor latency) -> observation
+parts, named reward terms and termination terms, all computed on (N, ...) arrays (EnvPool's
+habit: the Python cost is paid per batch, not per robot). `HumanoidLocomotionEnv` is the same
+code for one robot.
+
+The world is the scene's flat floor or a terrain grid (TerrainCourse: each robot's tile and
+level curriculum); domain randomization (envs.randomization) draws each robot's physics,
+latency and pushes at its reset and adds sensor noise to joint_pos, joint_vel and imu.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from gymnasium.vector.utils import batch_space
 
 from envs import HUMANOID_LOCOMOTION_ID
 from envs.humanoid.config import HumanoidEnvConfig
-from envs.humanoid.observations import FORCE_LIMIT_N, IMU_LIMIT, JOINT_VEL_LIMIT
+from envs.humanoid.observations import FORCE_LIMIT_N, HISTORY_FRAME_PARTS, IMU_LIMIT, JOINT_VEL_LIMIT
 from envs.humanoid.rewards import REWARD_TERMS, TERM_NAMES, weight_vector
 from envs.humanoid.robot import HumanoidBatch, Readout
 from envs.humanoid.state import StepState
 from envs.humanoid.tasks import make_task
 from envs.humanoid.terminations import TERMINATION_TERMS
+from envs.humanoid.terrain_course import TerrainCourse
+from envs.randomization import NOISY_PARTS, LatencyBuffer, PushSchedule, SensorNoise, sample_delay_steps
 from vla_ray.control import JointCommander
 from vla_ray.language import INSTRUCTION_BYTES, encode_instruction
 
@@ -45,8 +52,12 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self.num_envs = num_envs
         self.control_dt_s = 1.0 / embodiment.control_frequency_hz
         self.pd_substeps = cfg.pd_substeps or embodiment.interpolation_steps
+        self.physics_dt_s = self.control_dt_s / self.pd_substeps
+        terrain = cfg.terrain_config()
+        self.course = TerrainCourse(terrain, num_envs, cfg.terrain_level) if terrain is not None else None
         self.robots = HumanoidBatch(
-            embodiment, cfg.model_path or embodiment.model_path, self.control_dt_s / self.pd_substeps, num_envs
+            embodiment, cfg.model_path or embodiment.model_path, self.physics_dt_s, num_envs,
+            self.course.grid if self.course is not None else None,
         )
         self.commander = JointCommander(embodiment)
         self.render_mode = render_mode
@@ -61,10 +72,12 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._hip_pitch = np.array([names.index("l_hip_pitch"), names.index("r_hip_pitch")])
         self._lateral = np.array([[names.index(f"{s}_{j}") for j in LATERAL_LEG_JOINTS] for s in ("l", "r")])
         self._nominal_action = self.commander.scaler.to_normalized(embodiment.nominal_pose).astype(np.float32)
+        joint_pos = self.observation_spec.part("joint_pos")
+        self._joint_pos_bounds = (joint_pos.low, joint_pos.high)
 
         n = num_envs
         self._configs = [cfg] * n
-        self._pending: list[dict] = [{} for _ in range(n)]
+        self._next_configs: list[HumanoidEnvConfig | None] = [None] * n  # what each robot's next reset switches to
         self._rngs = [np.random.default_rng() for _ in range(n)]
         self._command = np.zeros((n, 3), dtype=np.float32)
         self._instruction = np.zeros((n, INSTRUCTION_BYTES), dtype=np.uint8)
@@ -73,8 +86,14 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._prev_action = np.tile(self._nominal_action, (n, 1))
         self._steps = np.zeros(n, dtype=np.int64)
         self._max_steps = np.zeros(n, dtype=np.int64)
-        self._next_push = np.full(n, -1, dtype=np.int64)
-        self._push_end = np.full(n, -1, dtype=np.int64)
+        self._randomization = [cfg.randomization_config()] * n  # each robot's ranges for its current episode
+        self._latency = [LatencyBuffer(self.pd_substeps) for _ in range(n)]
+        self._delayed = np.zeros(n, dtype=bool)  # the episode has motor latency
+        self._pushes = [PushSchedule(self.control_dt_s) for _ in range(n)]
+        self._pushed = np.zeros(n, dtype=bool)  # the episode has pushes
+        self._noisy = np.zeros(n, dtype=bool)  # the episode has sensor noise
+        self._noise = SensorNoise()
+        self._start_xy = np.zeros((n, 2))
         self._episode_sums = np.zeros((n, len(TERM_NAMES)))
         self._velocity_error_sum = np.zeros(n)
         self._safety_steps = np.zeros(n, dtype=np.int64)
@@ -82,16 +101,18 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._needs_reset = np.zeros(n, dtype=bool)
         frame = 2 * embodiment.num_joints + 9
         self._history = np.zeros((n, cfg.history_length, frame), dtype=np.float32) if cfg.history_length else None
+        self._frame: np.ndarray | None = None  # with a history: (N, frame) last observed, noise included
         self._readout: Readout | None = None
 
     # -- settings (curriculum) -------------------------------------------------------------------
     def apply_settings(self, settings: dict) -> None:
-        """Change task, command or pushes for every robot; validated now, in effect from each robot's next
-        reset, so that no episode mixes two tasks. Settings that shape spaces or the model are refused."""
-        for i in range(self.num_envs):
-            merged = {**self._pending[i], **settings}
-            self._configs[i].updated(merged)  # fail here, in the caller, not at some later reset
-            self._pending[i] = merged
+        """Change task, command or randomization ranges for every robot; validated now, in effect from each
+        robot's next reset, so that no episode mixes two settings. Settings that shape spaces or the model are
+        refused."""
+        # Validated here, in the caller, not at some later reset; successive calls accumulate (randomization
+        # ranges merge) until the reset.
+        self._next_configs = [(current if upcoming is None else upcoming).updated(settings)
+                              for upcoming, current in zip(self._next_configs, self._configs)]
 
     # -- gymnasium API ---------------------------------------------------------------------------
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
@@ -102,8 +123,7 @@ class HumanoidLocomotionVecEnv(VectorEnv):
             self._reset_robot(i, s)
         self._needs_reset[:] = False
         self._readout = self.robots.read()
-        self._fill_history(np.arange(self.num_envs))
-        return self._observation(), {}
+        return self._observation(np.arange(self.num_envs)), {}
 
     def step(self, actions):
         obs, reward, terminated, truncated, env_infos = self.advance(actions)
@@ -123,19 +143,15 @@ class HumanoidLocomotionVecEnv(VectorEnv):
             self._reset_robot(i, None)
         if resetting.size:
             self._readout = self.robots.read()
-            self._fill_history(resetting)
         active = ~self._needs_reset
         self._needs_reset[:] = False
         if self._history is not None:
-            self._history[active] = np.concatenate(
-                [self._history[active, 1:], self._proprio_frame(self._readout)[active, None]], axis=1
-            )
+            self._history[active] = np.concatenate([self._history[active, 1:], self._frame[active, None]], axis=1)
 
         command = self.commander(raw_actions, self._readout.joint_pos)
         self._safety_steps += command.safety.intervened & active
         self._fallback_steps += command.safety.fallback & active
-        self._update_pushes(active)
-        self.robots.step(command.targets, self.pd_substeps, active)
+        self._actuate(command.targets, active)
         self._steps += active
         readout = self._readout = self.robots.read()
 
@@ -153,15 +169,27 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         done = terminated | truncated
         self._needs_reset = done
         env_infos = [{"episode": self._episode_summary(i, fell[i])} if done[i] else {} for i in range(self.num_envs)]
-        return self._observation(), reward, terminated, truncated, env_infos
+        return self._observation(resetting), reward, terminated, truncated, env_infos
+
+    def _actuate(self, joint_targets: np.ndarray, active: np.ndarray) -> None:
+        """This control step's pushes, then the new PD targets for a control period after each robot's latency."""
+        # Robots without pushes or latency skip them entirely: the single robot's flat-ground rate depends on it.
+        if self._pushed.any():
+            for i in np.flatnonzero(active & self._pushed):
+                self.robots.push(i, self._pushes[i].force_at(int(self._steps[i])))
+        if not self._delayed.any():
+            self.robots.step(joint_targets, self.pd_substeps, active)
+            return
+        self.robots.step(joint_targets, self.pd_substeps, active & ~self._delayed)
+        for i in np.flatnonzero(active & self._delayed):
+            self.robots.step_segments(i, self._latency[i].segments(joint_targets[i]))
 
     # -- per-robot episode bookkeeping -------------------------------------------------------------
     def _reset_robot(self, i: int, seed: int | None) -> None:
         if seed is not None:
             self._rngs[i] = np.random.default_rng(seed)
-        if self._pending[i]:
-            self._configs[i] = self._configs[i].updated(self._pending[i])
-            self._pending[i] = {}
+        if self._next_configs[i] is not None:
+            self._configs[i], self._next_configs[i] = self._next_configs[i], None
         cfg = self._configs[i]
         task = make_task(cfg.task, cfg.target_velocity_mps, cfg.reward_weights)
         self._tasks[i] = task
@@ -170,24 +198,34 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._weights[i] = weight_vector(task.reward_weights)
         self._max_steps[i] = int(round(cfg.episode_length_s / self.control_dt_s))
         rng = self._rngs[i]
+        randomization = self._randomization[i] = cfg.randomization_config()
+        self.robots.randomize(i, rng, randomization)
         qpos = self.robots.nominal_qpos.copy()
         joints = self.robots.qpos_index
         noise = rng.uniform(-1.0, 1.0, joints.size) * cfg.reset_joint_noise_rad
         qpos[joints] = np.clip(qpos[joints] + noise, self.embodiment.joint_lower, self.embodiment.joint_upper)
+        if self.course is not None:
+            spawn = self.course.spawn_point(i, None if cfg.terrain_curriculum else cfg.terrain_level)
+            qpos[:3] = spawn + [0.0, 0.0, self.robots.nominal_base_height_m]  # standing on the ground there
         self.robots.reset(i, qpos)
+        self._start_xy[i] = qpos[:2]
+        delay_steps = sample_delay_steps(rng, randomization, self.physics_dt_s)
+        self._latency[i].reset(qpos[joints], delay_steps)  # the reset pose is held until then
+        self._delayed[i] = delay_steps > 0
+        self._pushes[i].reset(rng, randomization)
+        self._pushed[i] = randomization.push_force_n[1] > 0
+        self._noisy[i] = any(getattr(randomization, name) > 0 for name in NOISY_PARTS.values())
         self._prev_action[i] = self._nominal_action
         self._steps[i] = 0
         self._episode_sums[i] = 0.0
         self._velocity_error_sum[i] = 0.0
         self._safety_steps[i] = 0
         self._fallback_steps[i] = 0
-        self._push_end[i] = -1
-        self._next_push[i] = self._draw_push_step(i)
 
     def _episode_summary(self, i: int, fell: np.ndarray) -> dict:
         task, steps = self._tasks[i], int(self._steps[i])
         causes = [name for name, hit in zip(TERMINATION_TERMS, fell) if hit]
-        return {
+        summary = {
             "task": task.name,
             "target_velocity_mps": task.target_velocity_mps,
             "tag": self._configs[i].episode_tag,
@@ -203,25 +241,12 @@ class HumanoidLocomotionVecEnv(VectorEnv):
                 name: float(value) for name, value, w in zip(TERM_NAMES, self._episode_sums[i], self._weights[i]) if w
             },
         }
-
-    def _draw_push_step(self, i: int) -> int:
-        cfg = self._configs[i]
-        if cfg.push_force_max_n <= 0:
-            return -1
-        low, high = cfg.push_interval_s
-        return int(self._steps[i] + round(self._rngs[i].uniform(low, high) / self.control_dt_s))
-
-    def _update_pushes(self, active: np.ndarray) -> None:
-        """Random horizontal pushes on the torso (seed: push_force 0-100 N), each held for push_duration_s."""
-        for i in np.flatnonzero(active & ((self._steps == self._next_push) | (self._steps == self._push_end))):
-            cfg, rng = self._configs[i], self._rngs[i]
-            if self._steps[i] == self._next_push[i]:
-                angle, magnitude = rng.uniform(0.0, 2 * np.pi), rng.uniform(0.0, cfg.push_force_max_n)
-                self.robots.push(i, magnitude * np.array([np.cos(angle), np.sin(angle)]))
-                self._push_end[i] = self._steps[i] + max(1, round(cfg.push_duration_s / self.control_dt_s))
-                self._next_push[i] = self._draw_push_step(i)
-            else:
-                self.robots.push(i, np.zeros(2))
+        if self.course is not None:
+            walked = float(np.linalg.norm(self._readout.qpos[i, :2] - self._start_xy[i]))
+            commanded = task.target_velocity_mps * steps * self.control_dt_s
+            summary["distance_walked_m"] = walked
+            summary["terrain"] = self.course.finish(i, walked, commanded, self._configs[i].terrain_curriculum)
+        return summary
 
     # -- measurements -> state, observation --------------------------------------------------------
     def _state(self, r: Readout, actions: np.ndarray) -> StepState:
@@ -243,24 +268,36 @@ class HumanoidLocomotionVecEnv(VectorEnv):
             finite=r.finite,
         )
 
-    @staticmethod
-    def _proprio_frame(r: Readout) -> np.ndarray:
-        return np.concatenate(
-            [r.joint_pos, np.clip(r.joint_vel, -JOINT_VEL_LIMIT, JOINT_VEL_LIMIT), np.clip(r.imu, -IMU_LIMIT, IMU_LIMIT)],
-            axis=1,
-        ).astype(np.float32)
+    def _sensed(self, r: Readout) -> dict[str, np.ndarray]:
+        """joint_pos, joint_vel and imu as the robot's sensors report them: each robot's noise, then clipped to
+        the parts' bounds. The readout itself stays exact: rewards and the safety filter use the true state."""
+        parts = {"joint_pos": r.joint_pos, "joint_vel": r.joint_vel, "imu": r.imu}
+        if self._noisy.any():
+            parts = {name: values.copy() for name, values in parts.items()}
+            for i in np.flatnonzero(self._noisy):
+                row = {name: values[i] for name, values in parts.items()}
+                noisy = self._noise.apply(row, self._rngs[i], self._randomization[i])
+                for name, values in parts.items():
+                    values[i] = noisy[name]
+            # Joint limits keep exact positions within bounds; noise can carry a reading past them.
+            parts["joint_pos"] = np.clip(parts["joint_pos"], *self._joint_pos_bounds)
+        return {
+            "joint_pos": parts["joint_pos"].astype(np.float32),
+            "joint_vel": np.clip(parts["joint_vel"], -JOINT_VEL_LIMIT, JOINT_VEL_LIMIT).astype(np.float32),
+            "imu": np.clip(parts["imu"], -IMU_LIMIT, IMU_LIMIT).astype(np.float32),
+        }
 
-    def _fill_history(self, indices: np.ndarray) -> None:
-        if self._history is not None:
-            self._history[indices] = self._proprio_frame(self._readout)[indices, None]
-
-    def _observation(self) -> dict:
+    def _observation(self, fresh: np.ndarray) -> dict:
+        """The observation of the current readout; `fresh` robots start an episode with it, so their history
+        is this frame repeated. History frames are what was observed, noise included, as on the robot."""
         r = self._readout
+        sensed = self._sensed(r)
+        if self._history is not None:
+            self._frame = np.concatenate([sensed[name] for name in HISTORY_FRAME_PARTS], axis=1)
+            self._history[fresh] = self._frame[fresh, None]
         privileged = np.concatenate([r.heading_velocity, r.base_height_m[:, None]], axis=1)
         obs = {
-            "joint_pos": r.joint_pos.astype(np.float32),
-            "joint_vel": np.clip(r.joint_vel, -JOINT_VEL_LIMIT, JOINT_VEL_LIMIT).astype(np.float32),
-            "imu": np.clip(r.imu, -IMU_LIMIT, IMU_LIMIT).astype(np.float32),
+            **sensed,
             "contacts": r.contacts.astype(np.float32),
             "force_torque": np.clip(r.wrench, -FORCE_LIMIT_N, FORCE_LIMIT_N).astype(np.float32),
             "command": self._command.copy(),
