@@ -298,10 +298,18 @@ class RobotVecEnv(VectorEnv):
             renderer.scene.flags[flag] = not observation
         return renderer.render().copy()
 
+    def render_robot(self, i: int) -> np.ndarray:
+        """A video frame of robot i from the scene's tracking camera."""
+        return self._render(i, VIDEO_CAMERA, VIDEO_SIZE)
+
+    def measured_joint_positions(self) -> np.ndarray:
+        """(N, num_joints) joint positions as measured now."""
+        return self.sim.positions()[:, : self.embodiment.num_joints]
+
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        return tuple(self._render(i, VIDEO_CAMERA, VIDEO_SIZE) for i in range(self.num_envs))
+        return tuple(self.render_robot(i) for i in range(self.num_envs))
 
     def close_extras(self, **kwargs):
         for renderer in self._renderers.values():
@@ -337,7 +345,7 @@ class SingleRobotEnv(gym.Env):
 
     @property
     def joint_pos(self) -> np.ndarray:
-        return self.vector.sim.positions()[0, : self.embodiment.num_joints]
+        return self.vector.measured_joint_positions()[0]
 
     def apply_settings(self, settings: dict) -> None:
         self.vector.apply_settings(settings)
@@ -355,7 +363,7 @@ class SingleRobotEnv(gym.Env):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        return self.vector._render(0, VIDEO_CAMERA, VIDEO_SIZE)
+        return self.vector.render_robot(0)
 
     def close(self):
         self.vector.close()

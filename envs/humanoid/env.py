@@ -29,6 +29,7 @@ from envs.humanoid.tasks import make_task
 from envs.humanoid.terminations import TERMINATION_TERMS
 from envs.humanoid.terrain_course import TerrainCourse
 from envs.randomization import NOISY_PARTS, LatencyBuffer, PushSchedule, SensorNoise, sample_delay_steps
+from envs.robot_env import SingleRobotEnv
 from vla_ray.control import JointCommander
 from vla_ray.language import INSTRUCTION_BYTES, encode_instruction
 
@@ -324,10 +325,17 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         renderer.update_scene(self.robots.datas[i], camera=camera)
         return renderer.render().copy()
 
+    def render_robot(self, i: int) -> np.ndarray:
+        """A video frame of robot i from the scene's tracking camera."""
+        return self._render(i, "track")
+
+    def measured_joint_positions(self) -> np.ndarray:
+        return self._readout.joint_pos
+
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        return tuple(self._render(i, "track") for i in range(self.num_envs))
+        return tuple(self.render_robot(i) for i in range(self.num_envs))
 
     def close_extras(self, **kwargs):
         for renderer in (self._renderer, self._camera_renderer):
@@ -336,51 +344,7 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._renderer = self._camera_renderer = None
 
 
-class HumanoidLocomotionEnv(gym.Env):
+class HumanoidLocomotionEnv(SingleRobotEnv):
     """One humanoid: the vector environment with a batch of one (so both share every line of logic)."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
-
-    def __init__(self, render_mode: str | None = None, **settings):
-        self.vector = HumanoidLocomotionVecEnv(num_envs=1, **settings)
-        self.render_mode = render_mode
-        self.observation_space = self.vector.single_observation_space
-        self.action_space = self.vector.single_action_space
-        self.config = self.vector.config
-
-    @property
-    def embodiment(self):
-        return self.vector.embodiment
-
-    @property
-    def observation_spec(self):
-        return self.vector.observation_spec
-
-    @property
-    def control_dt_s(self) -> float:
-        return self.vector.control_dt_s
-
-    @property
-    def joint_pos(self) -> np.ndarray:
-        return self.vector._readout.joint_pos[0]
-
-    def apply_settings(self, settings: dict) -> None:
-        self.vector.apply_settings(settings)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        obs, _ = self.vector.reset(seed=seed)
-        task = self.vector._tasks[0]
-        return {k: v[0] for k, v in obs.items()}, {"task": task.name, "instruction": task.instruction}
-
-    def step(self, action):
-        obs, reward, terminated, truncated, infos = self.vector.advance(np.asarray(action)[None])
-        return {k: v[0] for k, v in obs.items()}, float(reward[0]), bool(terminated[0]), bool(truncated[0]), infos[0]
-
-    def render(self):
-        if self.render_mode != "rgb_array":
-            return None
-        return self.vector._render(0, "track")
-
-    def close(self):
-        self.vector.close()
+    vector_class = HumanoidLocomotionVecEnv
