@@ -14,7 +14,6 @@ from functools import cached_property
 from envs.randomization import RandomizationConfig
 from vla_ray.configs import checked_keys
 from vla_ray.embodiment import EMBODIMENTS, EmbodimentConfig, get_embodiment
-from vla_ray.embodiment.config import ActionScaling
 
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
 FIXED_AT_CONSTRUCTION = (
@@ -78,15 +77,7 @@ class RobotEnvConfig:
 
     def resolved_embodiment(self) -> EmbodimentConfig:
         """The embodiment preset with this config's action-scaling overrides applied."""
-        embodiment = get_embodiment(self.embodiment)
-        if self.action_scaling is None and self.action_scale is None:
-            return embodiment
-        return embodiment.with_overrides(
-            action_scaling=ActionScaling(
-                mode=self.action_scaling or embodiment.action_scaling.mode,
-                scale=self.action_scale or embodiment.action_scaling.scale,
-            )
-        )
+        return get_embodiment(self.embodiment).with_action_scaling(self.action_scaling, self.action_scale)
 
     def updated(self, settings: dict):
         """This config with `settings` changed (validated); settings fixed at construction are refused.

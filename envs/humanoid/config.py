@@ -13,7 +13,6 @@ from envs.randomization import RandomizationConfig
 from envs.terrain import NUM_LEVELS, TerrainConfig
 from vla_ray.configs import checked_keys
 from vla_ray.embodiment import EMBODIMENTS, EmbodimentConfig, get_embodiment
-from vla_ray.embodiment.config import ActionScaling
 from vla_ray.interface import PolicyInterface
 
 
@@ -104,15 +103,7 @@ class HumanoidEnvConfig:
 
     def resolved_embodiment(self) -> EmbodimentConfig:
         """The embodiment preset with this config's action-scaling overrides applied."""
-        embodiment = get_embodiment(self.embodiment)
-        if self.action_scaling is None and self.action_scale is None:
-            return embodiment
-        return embodiment.with_overrides(
-            action_scaling=ActionScaling(
-                mode=self.action_scaling or embodiment.action_scaling.mode,
-                scale=self.action_scale or embodiment.action_scaling.scale,
-            )
-        )
+        return get_embodiment(self.embodiment).with_action_scaling(self.action_scaling, self.action_scale)
 
     def policy_interface(self, env_id: str) -> PolicyInterface:
         """What a policy for these settings exchanges with the robot; no simulator is built."""

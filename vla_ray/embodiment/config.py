@@ -269,6 +269,14 @@ class EmbodimentConfig:
             )
         return names.index(name)
 
+    def with_action_scaling(self, mode: str | None = None, scale: float | None = None) -> EmbodimentConfig:
+        """This robot with an environment's action-scaling overrides (None keeps the preset's value)."""
+        if mode is None and scale is None:
+            return self
+        return self.with_overrides(
+            action_scaling=ActionScaling(mode=mode or self.action_scaling.mode, scale=scale or self.action_scaling.scale)
+        )
+
     def with_overrides(self, **changes: Any) -> EmbodimentConfig:
         """A copy with some fields replaced, validated like a fresh config."""
         valid = field_names(EmbodimentConfig)
