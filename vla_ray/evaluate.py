@@ -45,7 +45,7 @@ class EvaluationReport:
         return asdict(self)
 
 
-def _episode_success(summary: dict) -> bool:
+def episode_success(summary: dict) -> bool:
     """The environment's own verdict where it gives one; the humanoid's from its fall and tracking error."""
     if "success" in summary:
         return summary["success"]
@@ -104,7 +104,7 @@ def evaluate_controller(
 
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         imageio.mimsave(video_path, frames, fps=int(round(1.0 / base.control_dt_s)), macro_block_size=1)
-    successes = [s for s in summaries if _episode_success(s)]
+    successes = [s for s in summaries if episode_success(s)]
     return EvaluationReport(
         episodes=episodes,
         task=summaries[0]["task"],

@@ -34,6 +34,11 @@ class PPOTrainingConfig:
     grad_clip: float = 1.0
     seed: int | None = None
     model_config: dict = field(default_factory=dict)
+    # Placement on a cluster: Learner actors (0: learn in the driver) with their GPUs, and custom resources
+    # each EnvRunner asks for, so EnvRunners land on the CPU worker group (cluster.yaml's "env_runner_slot").
+    num_learners: int = 0
+    num_gpus_per_learner: float = 0.0
+    env_runner_resources: dict = field(default_factory=dict)
 
     def __post_init__(self):
         def fail(name, expected):
@@ -41,6 +46,12 @@ class PPOTrainingConfig:
 
         if self.num_env_runners < 0:
             fail("num_env_runners", ">= 0")
+        if self.num_learners < 0:
+            fail("num_learners", ">= 0")
+        if self.num_gpus_per_learner < 0:
+            fail("num_gpus_per_learner", ">= 0")
+        if not all(isinstance(k, str) and isinstance(v, (int, float)) and v > 0 for k, v in self.env_runner_resources.items()):
+            fail("env_runner_resources", "a mapping of resource name to a positive amount")
         for name in ("num_envs_per_env_runner", "rollout_fragment_length", "num_epochs", "minibatch_size"):
             if getattr(self, name) < 1:
                 fail(name, ">= 1")
@@ -50,12 +61,17 @@ class PPOTrainingConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0 < getattr(self, name) <= 1:
                 fail(name, "within (0, 1]")
-        if self.minibatch_size > self.train_batch_size:
-            fail("minibatch_size", f"<= the train batch ({self.train_batch_size} steps)")
+        if self.minibatch_size > self.train_batch_size_per_learner:
+            fail("minibatch_size", f"<= each Learner's share of the train batch ({self.train_batch_size_per_learner} steps)")
 
     @property
     def train_batch_size(self) -> int:
         return max(self.num_env_runners, 1) * self.num_envs_per_env_runner * self.rollout_fragment_length
+
+    @property
+    def train_batch_size_per_learner(self) -> int:
+        # Learners split each iteration's samples (data parallel), so the total per iteration stays the same.
+        return self.train_batch_size // max(self.num_learners, 1)
 
 
 def build_ppo_config(
@@ -78,11 +94,13 @@ def build_ppo_config(
             rollout_fragment_length=training.rollout_fragment_length,
             gym_env_vectorize_mode=gym.VectorizeMode.VECTOR_ENTRY_POINT if native else gym.VectorizeMode.SYNC,
             num_cpus_per_env_runner=1,
+            custom_resources_per_env_runner=dict(training.env_runner_resources),
             batch_mode="truncate_episodes",
         )
         # The action space is already [-1, 1] and the environment clips; skipping RLlib's per-robot
         # unsquash/clip pass saves sampler time without changing a single action.
         .environment(normalize_actions=False, clip_actions=False)
+        .learners(num_learners=training.num_learners, num_gpus_per_learner=training.num_gpus_per_learner)
         .rl_module(rl_module_spec=module_spec or RLModuleSpec(module_class=VLAPPOModule, model_config=dict(training.model_config)))
         .training(
             lr=training.lr,
@@ -91,7 +109,7 @@ def build_ppo_config(
             clip_param=training.clip_param,
             num_epochs=training.num_epochs,
             minibatch_size=training.minibatch_size,
-            train_batch_size_per_learner=training.train_batch_size,
+            train_batch_size_per_learner=training.train_batch_size_per_learner,
             entropy_coeff=training.entropy_coeff,
             vf_loss_coeff=training.vf_loss_coeff,
             vf_clip_param=float("inf"),
@@ -105,3 +123,7 @@ def build_ppo_config(
     if callbacks is not None:
         config = config.callbacks(callbacks)
     return config
+
+
+# Algorithms an experiment can name: the validated training config and the builder of RLlib's config from it.
+ALGORITHMS = {"ppo": (PPOTrainingConfig, build_ppo_config)}

@@ -1,0 +1,123 @@
+"""Real Ray nodes on loopback for tests: `ray start` processes in their own process groups, token auth on,
+torn down by stopping exactly the process trees the test started (never `ray stop`, which would stop every
+Ray on the machine)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from conftest import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).parent / "ray")
+AUTH_ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
+
+
+class LocalCluster:
+    """A head node (plus any nodes added) started with `ray start --block`."""
+
+    def __init__(self, num_cpus: int):
+        self.port, dashboard = free_port(), free_port()
+        self.address = f"http://127.0.0.1:{dashboard}"  # the jobs API
+        self.gcs = f"127.0.0.1:{self.port}"
+        self.env = dict(AUTH_ENV)
+        self.procs: list[subprocess.Popen] = []
+        self.temp_dirs: list[str] = []
+        self._start(["--head", f"--port={self.port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+                     f"--num-cpus={num_cpus}"])
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            ready = self.ray("job", "list", check=False)
+            if ready.returncode == 0:
+                return
+            time.sleep(2)
+        self.stop()
+        raise RuntimeError(f"Ray head on {self.address} did not come up: {ready.stderr[-2000:]}")
+
+    def _start(self, args: list[str]) -> None:
+        self.procs.append(subprocess.Popen(
+            [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *args],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        ))
+
+    def add_node(self, num_cpus: int, resources: dict) -> str:
+        """Start a second raylet joining the head; returns its node id once the cluster lists it."""
+        known = {n["node_id"] for n in self.nodes()}
+        # Its own temp dir: two raylets on one machine would otherwise share (and garbage-collect) each other's
+        # unpacked job working directories. Short, because Ray's Unix socket paths live under it.
+        temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+        self.temp_dirs.append(temp_dir)
+        self._start([f"--address={self.gcs}", f"--num-cpus={num_cpus}", f"--resources={json.dumps(resources)}",
+                     f"--temp-dir={temp_dir}"])
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            new = [n for n in self.nodes() if n["node_id"] not in known and n["state"] == "ALIVE"]
+            if new:
+                return new[0]["node_id"]
+            time.sleep(2)
+        raise RuntimeError("the second Ray node did not join")
+
+    def nodes(self) -> list[dict]:
+        return json.loads(self.ray("list", "nodes", "--format", "json").stdout)
+
+    def ray(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        """A two-word `ray` CLI command (`job submit`, `list nodes`, ...) against this cluster's dashboard."""
+        done = subprocess.run([RAY, *args[:2], "--address", self.address, *args[2:]], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"ray {' '.join(args)} failed: {(done.stdout + done.stderr)[-4000:]}")
+        return done
+
+    def submit(self, entrypoint: list[str], working_dir: Path, *options: str) -> str:
+        done = self.ray("job", "submit", "--working-dir", str(working_dir), *options, "--", *entrypoint, check=False)
+        out = done.stdout + done.stderr
+        assert done.returncode == 0 and ("succeeded" in out or "--no-wait" in options), out[-4000:]
+        return out
+
+    def stop(self) -> None:
+        tree = []
+        for proc in self.procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                tree += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for p in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):  # already exited with its parent
+                p.send_signal(signal.SIGTERM)
+        _, alive = psutil.wait_procs(tree, timeout=20)
+        for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        for temp_dir in self.temp_dirs:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything it started (an in-process Ray included): a crash, not a shutdown."""
+    root = psutil.Process(pid)
+    tree = [root, *root.children(recursive=True)]
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(tree, timeout=30)
+
+
+def shipped_copy(dest: Path) -> Path:
+    """The tracked repository at another path, so imports must come from what Ray ships, not this checkout."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True).stdout
+    for rel in files.split():
+        if (REPO / rel).is_file():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, target)
+    return dest
