@@ -17,6 +17,7 @@ import json
 
 import envs
 from vla_ray.episode_metrics import EPISODE_KEY, EpisodeMetricsCallback
+from vla_ray.imitation.config import DISCRIMINATOR_ID, ImitationConfig, with_imitation
 from vla_ray.training import PPOTrainingConfig, build_ppo_config
 from vla_ray.training_run import Iteration, add_run_arguments, check_run_arguments, run_training, training_config
 
@@ -32,10 +33,18 @@ def parse_args(argv=None):
     p.add_argument("--target-success", type=float, default=None, help="stop once the windowed success rate reaches it")
     p.add_argument("--lr", type=float, default=PPOTrainingConfig.lr)
     p.add_argument("--model-config", type=json.loads, default={}, help="VLA module options as JSON")
+    p.add_argument("--imitation", type=json.loads, default=None,
+                   help='GAIL or AMP on top of PPO, e.g. \'{"method": "gail", "expert_dataset": "demos.parquet", '
+                        '"features": ["joint_pos", "ee_pos", "goal_pos"]}\' (vla_ray.imitation.config)')
     args = p.parse_args(argv)
     check_run_arguments(p, args)
     # Fail on a bad setting here, before Ray starts: the same validation the environment applies.
     envs.policy_interface(args.env, args.env_config)
+    if args.imitation is not None:
+        try:
+            args.imitation = ImitationConfig.from_kwargs(args.imitation)
+        except ValueError as error:
+            p.error(f"--imitation: {error}")
     return args
 
 
@@ -43,17 +52,24 @@ def progress_line(it: Iteration) -> str:
     runners = it.result.get("env_runners", {})
     episode = runners.get(EPISODE_KEY, {})
     measures = " ".join(f"{name} {episode[name]:.3f}" for name in ERROR_MEASURES if name in episode)
-    return (
+    line = (
         f"it {it.algo.iteration:4d} | steps {it.env_steps:>10,} | {it.steps_per_s:6.0f} steps/s"
         f" | return {runners.get('episode_return_mean', float('nan')):7.2f}"
         f" | success {episode.get('success', float('nan')):.2f} | {measures}"
     )
+    disc = it.result.get("learners", {}).get(DISCRIMINATOR_ID)
+    if disc:
+        line += (f" | disc acc expert {disc['expert_accuracy']:.2f} policy {disc['policy_accuracy']:.2f}"
+                 f" style {disc['style_reward_mean']:.3f}")
+    return line
 
 
 def iteration_metrics(it: Iteration) -> dict:
     runners = it.result.get("env_runners", {})
+    disc = it.result.get("learners", {}).get(DISCRIMINATOR_ID, {})
     return {"episode_return_mean": runners.get("episode_return_mean", float("nan")),
-            "episode": runners.get(EPISODE_KEY, {}), "reward_terms": runners.get("reward_terms", {})}
+            "episode": runners.get(EPISODE_KEY, {}), "reward_terms": runners.get("reward_terms", {}),
+            "discriminator": {k: v for k, v in disc.items() if isinstance(v, float)}}
 
 
 def main(argv=None):
@@ -61,13 +77,16 @@ def main(argv=None):
     embodiment = envs.policy_interface(args.env, args.env_config).embodiment.robot_name
     training = training_config(args, {"embodiment": embodiment, **args.model_config}, lr=args.lr)
     config = build_ppo_config(training, args.env, args.env_config, EpisodeMetricsCallback)
+    if args.imitation is not None:
+        config = with_imitation(config, args.imitation, args.env, args.env_config)
 
     def reached_target(it: Iteration, run, save) -> bool:
         success = it.result.get("env_runners", {}).get(EPISODE_KEY, {}).get("success", 0.0)
         return args.target_success is not None and success >= args.target_success
 
     run_training(config, args, training, env_id=args.env, embodiment=embodiment,
-                 params={"env": args.env, "env_config": args.env_config}, progress=progress_line,
+                 params={"env": args.env, "env_config": args.env_config,
+                         "imitation": args.imitation.to_dict() if args.imitation else {}}, progress=progress_line,
                  metrics=iteration_metrics, after_iteration=reached_target)
 
 

@@ -46,8 +46,15 @@ class LocalCluster:
         raise RuntimeError(f"Ray head on {self.address} did not come up: {ready.stderr[-2000:]}")
 
     def _start(self, args: list[str]) -> None:
+        # Every port a node would otherwise take at a fixed default (its dashboard agent's 52365 above all) is a
+        # free one: another Ray on this machine (the test session's own) would hold the default, and a node whose
+        # agent cannot bind takes no jobs ("No available agent to submit job").
+        ports = [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+                 f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}"]
+        if "--head" in args:
+            ports.append(f"--ray-client-server-port={free_port()}")
         self.procs.append(subprocess.Popen(
-            [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *args],
+            [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *ports, *args],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         ))
 

@@ -90,45 +90,50 @@ def test_results_table_robustness_matrix_and_exported_best_checkpoints(sweep):
     assert f"--policy flat={report['exported']['flat']}" in stdout
 
 
-def restart_index(iterations: list[int]) -> int | None:
-    """Where a trial's reported iterations start over (it continued from a checkpoint)."""
-    return next((i for i in range(1, len(iterations)) if iterations[i] <= iterations[i - 1]), None)
+def restarts(rows: list[dict]) -> list[int]:
+    """Where a trial's process started over from a checkpoint (Tune counts iterations_since_restore from 1)."""
+    return [i for i, row in enumerate(rows) if i > 0 and row["iterations_since_restore"] == 1]
 
 
 def test_a_crashed_trial_is_retried_from_its_checkpoint_and_a_killed_sweep_resumes(tmp_path):
-    command = sweep_command(tmp_path, "--name", "faults", "--terrains", "flat", "--iterations", "8",
+    # Iterations of about a second each and twelve of them: the two kills below land mid-run however busy the
+    # machine is.
+    command = sweep_command(tmp_path, "--name", "faults", "--terrains", "flat", "--iterations", "12",
                             "--checkpoint-every", "2", "--max-failures", "1", "--eval-episodes", "0",
-                            "--envs-per-runner", "8")
+                            "--envs-per-runner", "16")
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sweep_dir = tmp_path / "faults"
 
-    def iterations() -> list[int]:
+    def rows() -> list[dict]:
         trial = next(iter(sweep_dir.glob("train_trial_*")), None)
-        return [r["training_iteration"] for r in results(trial)] if trial else []
+        return results(trial) if trial else []
 
     try:
         # Kill the trial's process once it has checkpointed (iteration 2) and gone on: FailureConfig retries it.
-        pid = wait_for(lambda: iterations() and iterations()[-1] >= 3 and results(next(sweep_dir.glob("train_trial_*")))[-1]["pid"],
-                       300, "iteration 3", proc)
-        os.kill(pid, signal.SIGKILL)
+        victim = wait_for(lambda: (r := rows()) and r[-1]["training_iteration"] >= 3 and r[-1], 300, "iteration 3", proc)
+        os.kill(victim["pid"], signal.SIGKILL)
         # Then kill the whole sweep (driver and its Ray) once the retried trial has reported twice.
-        wait_for(lambda: (i := restart_index(iterations())) is not None and len(iterations()) >= i + 2, 300,
+        wait_for(lambda: (r := rows()) and restarts(r) and len(r) >= restarts(r)[0] + 2, 300,
                  "two iterations of the retried trial", proc)
         kill_tree(proc.pid)
     finally:
         if proc.poll() is None:
             kill_tree(proc.pid)
-    before = iterations()
-    retry = restart_index(before)
-    # The retry continued after a checkpoint (an even iteration), not from scratch.
-    assert before[retry] >= 3 and before[retry] % 2 == 1, before
+    before = rows()
+    retry = restarts(before)[0]
+    # The retry is a new process that continued after the last checkpoint (an even iteration), not from scratch.
+    assert before[retry]["pid"] != victim["pid"]
+    assert before[retry]["training_iteration"] % 2 == 1
+    assert victim["training_iteration"] - 1 <= before[retry]["training_iteration"] <= victim["training_iteration"] + 1
     resumed = subprocess.run([sys.executable, "experiments/sweep_terrain_dr.py", "--resume", str(sweep_dir)],
                              cwd=REPO, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    after = iterations()[len(before):]
+    after = rows()[len(before):]
     # Tuner.restore continued the unfinished trial after its last recorded checkpoint, to the end.
-    assert after and after[0] >= 3 and after[0] % 2 == 1 and after[-1] == 8, (before, after)
-    assert [t["iterations"] for t in json.loads((sweep_dir / "results.json").read_text())["trials"]] == [8]
+    assert after and after[0]["iterations_since_restore"] == 1, after
+    assert after[0]["training_iteration"] >= 3 and after[0]["training_iteration"] % 2 == 1
+    assert after[-1]["training_iteration"] == 12
+    assert [t["iterations"] for t in json.loads((sweep_dir / "results.json").read_text())["trials"]] == [12]
 
 
 def test_worlds_become_environment_settings_and_bad_sweeps_fail_naming_the_field():

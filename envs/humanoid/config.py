@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from envs.humanoid.observations import humanoid_observation_spec
 from envs.humanoid.tasks import TASK_NAMES, make_task
@@ -19,7 +20,7 @@ from vla_ray.interface import PolicyInterface
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
 FIXED_AT_CONSTRUCTION = (
     "embodiment", "model_path", "pd_substeps", "history_length", "camera", "camera_size", "action_scaling", "action_scale",
-    "terrain",
+    "terrain", "reference_motion",
 )
 # Pushes were top-level settings before `randomization` held them; policy cards saved then (and
 # `vla_ray.evaluate --push-force-max`) still give this key, read as randomization.push_force_n = (0, value).
@@ -51,6 +52,10 @@ class HumanoidEnvConfig:
     # without it, the level every robot walks on.
     terrain_level: int = 0
     terrain_curriculum: bool = True  # promote / demote each robot's level by distance walked
+    # Reference-state initialization (AMP): this fraction of resets starts from a random frame of a retargeted
+    # motion (a vla_ray.mocap Parquet file), so the policy meets the states the style reward asks for.
+    reference_motion: str | None = None
+    reference_init_fraction: float = 0.0
 
     def __post_init__(self):
         def fail(name, expected):
@@ -81,6 +86,14 @@ class HumanoidEnvConfig:
             fail("terrain_level", f"an integer in [0, {NUM_LEVELS - 1}]")
         if not isinstance(self.terrain_curriculum, bool):
             fail("terrain_curriculum", "True or False")
+        if not 0.0 <= self.reference_init_fraction <= 1.0:
+            fail("reference_init_fraction", "within [0, 1]")
+        if self.reference_init_fraction > 0 and self.reference_motion is None:
+            fail("reference_init_fraction", "0 without a reference_motion")
+        if self.reference_motion is not None and not Path(self.reference_motion).is_file():
+            fail("reference_motion", "None or an existing motion dataset (python -m vla_ray.mocap.retarget writes one)")
+        if self.reference_init_fraction > 0 and self.terrain is not None:
+            fail("reference_init_fraction", "0 on a terrain (motions are retargeted onto flat ground)")
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "HumanoidEnvConfig":

@@ -22,6 +22,7 @@ from gymnasium.vector.utils import batch_space
 from envs import HUMANOID_LOCOMOTION_ID
 from envs.humanoid.config import HumanoidEnvConfig
 from envs.humanoid.observations import FORCE_LIMIT_N, HISTORY_FRAME_PARTS, IMU_LIMIT, JOINT_VEL_LIMIT
+from envs.humanoid.reference import ReferenceStates
 from envs.humanoid.rewards import REWARD_TERMS, TERM_NAMES, weight_vector
 from envs.humanoid.robot import HumanoidBatch, Readout
 from envs.humanoid.state import StepState
@@ -104,6 +105,8 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._history = np.zeros((n, cfg.history_length, frame), dtype=np.float32) if cfg.history_length else None
         self._frame: np.ndarray | None = None  # with a history: (N, frame) last observed, noise included
         self._readout: Readout | None = None
+        self._reference = (ReferenceStates.load(cfg.reference_motion, self.robots, embodiment.joint_names)
+                           if cfg.reference_motion else None)
 
     # -- settings (curriculum) -------------------------------------------------------------------
     def apply_settings(self, settings: dict) -> None:
@@ -205,10 +208,13 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         joints = self.robots.qpos_index
         noise = rng.uniform(-1.0, 1.0, joints.size) * cfg.reset_joint_noise_rad
         qpos[joints] = np.clip(qpos[joints] + noise, self.embodiment.joint_lower, self.embodiment.joint_upper)
+        qvel = None
         if self.course is not None:
             spawn = self.course.spawn_point(i, None if cfg.terrain_curriculum else cfg.terrain_level)
             qpos[:3] = spawn + [0.0, 0.0, self.robots.nominal_base_height_m]  # standing on the ground there
-        self.robots.reset(i, qpos)
+        elif self._reference is not None and rng.random() < cfg.reference_init_fraction:
+            qpos, qvel = self._reference.state(int(rng.integers(self._reference.num_frames)))
+        self.robots.reset(i, qpos, qvel)
         self._start_xy[i] = qpos[:2]
         delay_steps = sample_delay_steps(rng, randomization, self.physics_dt_s)
         self._latency[i].reset(qpos[joints], delay_steps)  # the reset pose is held until then
@@ -222,6 +228,19 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._velocity_error_sum[i] = 0.0
         self._safety_steps[i] = 0
         self._fallback_steps[i] = 0
+
+    def observe_reference_motion(self) -> dict[str, np.ndarray]:
+        """(T, *shape) per part: what robot 0 would observe in each frame of the reference motion, posed
+        kinematically (the expert side of AMP's discriminator; the same observation code as training). Robot 0 is
+        left posed at the last frame: reset() before stepping again."""
+        if self._reference is None:
+            raise ValueError("observe_reference_motion: expected an environment built with reference_motion")
+        frames = []
+        for t in range(self._reference.num_frames):
+            self.robots.reset(0, *self._reference.state(t))
+            self._readout = self.robots.read()
+            frames.append({name: values[0] for name, values in self._observation(np.array([0])).items()})
+        return {name: np.stack([frame[name] for frame in frames]) for name in frames[0]}
 
     def _episode_summary(self, i: int, fell: np.ndarray) -> dict:
         task, steps = self._tasks[i], int(self._steps[i])

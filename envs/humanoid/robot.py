@@ -99,10 +99,12 @@ class HumanoidBatch:
         )
         self.models[index] = self.model if at_nominal else own
 
-    def reset(self, index: int, qpos: np.ndarray) -> None:
+    def reset(self, index: int, qpos: np.ndarray, qvel: np.ndarray | None = None) -> None:
         model, data = self.models[index], self.datas[index]
         mujoco.mj_resetData(model, data)
         data.qpos[:] = qpos
+        if qvel is not None:
+            data.qvel[:] = qvel
         data.ctrl[self.actuator_index] = qpos[self.qpos_index]
         mujoco.mj_forward(model, data)
 

@@ -47,6 +47,11 @@ def write_motion(motion: RetargetedMotion, path: str | Path) -> Path:
     return path
 
 
+def is_motion_dataset(path: str | Path) -> bool:
+    """Whether a Parquet file is a motion dataset (its footer says so; no row is read)."""
+    return VERSION_KEY.encode() in (pq.read_metadata(path).metadata or {})
+
+
 def read_motion(path: str | Path) -> RetargetedMotion:
     path = Path(path)
     table = pq.read_table(path)
