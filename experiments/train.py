@@ -60,7 +60,7 @@ def progress_line(it: Iteration) -> str:
     disc = it.result.get("learners", {}).get(DISCRIMINATOR_ID)
     if disc:
         line += (f" | disc acc expert {disc['expert_accuracy']:.2f} policy {disc['policy_accuracy']:.2f}"
-                 f" style {disc['style_reward_mean']:.3f}")
+                 f" style {disc['style_reward_mean']:.3f} pose err {disc.get('pose_error_rad', float('nan')):.3f}")
     return line
 
 

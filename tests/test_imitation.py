@@ -126,9 +126,9 @@ def test_one_training_iteration_trains_the_discriminator_and_the_policy_on_style
         policy_before = learner_state(algo, "default_policy")
         result = algo.train()
         stats = result["learners"][DISCRIMINATOR_ID]
-        for key in ("loss", "expert_accuracy", "policy_accuracy", "style_reward_mean"):
+        for key in ("loss", "expert_accuracy", "policy_accuracy", "style_reward_mean", "pose_error_rad"):
             assert np.isfinite(stats[key]), (key, stats)
-        assert 0.0 <= stats["expert_accuracy"] <= 1.0
+        assert 0.0 <= stats["expert_accuracy"] <= 1.0 and stats["pose_error_rad"] >= 0.0
         if method == "amp":
             assert stats["gradient_penalty"] >= 0.0
         after = learner_state(algo, DISCRIMINATOR_ID)
@@ -192,7 +192,8 @@ def test_one_amp_iteration_on_the_humanoid_with_the_retargeted_walk_and_referenc
     try:
         result = algo.train()
         stats = result["learners"][DISCRIMINATOR_ID]
-        for key in ("loss", "gradient_penalty", "expert_accuracy", "policy_accuracy", "style_reward_mean"):
+        for key in ("loss", "gradient_penalty", "expert_accuracy", "policy_accuracy", "style_reward_mean",
+                    "pose_error_rad"):
             assert np.isfinite(stats[key]), (key, stats)
     finally:
         algo.stop()

@@ -79,6 +79,17 @@ class ImitationConfig:
         return asdict(self)
 
 
+def pose_slice(config: ImitationConfig, spec) -> tuple[int, int] | None:
+    """Where the joint angles of s sit in a transition's features (None without joint_pos among them)."""
+    start = 0
+    for name in config.features:
+        size = int(math.prod(spec.part(name).shape))
+        if name == "joint_pos":
+            return start, start + size
+        start += size
+    return None
+
+
 def with_imitation(ppo_config, imitation: ImitationConfig, env_id: str, env_config: dict):
     """`ppo_config` (from vla_ray.training.build_ppo_config) extended with a discriminator module next to the
     policy, the imitation Learner, and the discriminator's own learning rate."""
@@ -111,5 +122,6 @@ def with_imitation(ppo_config, imitation: ImitationConfig, env_id: str, env_conf
         .learners(learner_class=ImitationPPOTorchLearner,
                   learner_config_dict={LEARNER_CONFIG_KEY: {
                       "config": imitation.to_dict(), "env_id": env_id, "env_config": dict(env_config),
+                      "pose_slice": pose_slice(imitation, interface.observation_spec),
                       "control_dt_s": 1.0 / interface.embodiment.control_frequency_hz}})
     )

@@ -76,15 +76,17 @@ class StyleRewardConnector(ConnectorV2):
     the policy's transitions (half replayed, with a replay) next to as many expert transitions drawn at random."""
 
     def __init__(self, input_observation_space=None, input_action_space=None, *, config: ImitationConfig,
-                 expert: torch.Tensor, control_dt_s: float, seed: int | None = None, **kwargs):
+                 expert: torch.Tensor, control_dt_s: float, pose_slice: tuple[int, int] | None = None,
+                 seed: int | None = None, **kwargs):
         super().__init__(input_observation_space, input_action_space, **kwargs)
         self.config = config
         self.expert = expert
         self.control_dt_s = control_dt_s
+        self.pose_slice = pose_slice
         self.replay = PolicyReplay(config.replay_size, expert.shape[1]) if config.replay_size else None
         self.generator = torch.Generator().manual_seed(seed or 0)
 
-    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, **kwargs):
+    def __call__(self, *, rl_module, batch, episodes, explore=None, shared_data=None, metrics=None, **kwargs):
         policy_batch = batch[DEFAULT_MODULE_ID]
         features = torch_features(self.config, policy_batch[Columns.OBS], policy_batch.get(Columns.NEXT_OBS),
                                   policy_batch.get(Columns.ACTIONS))
@@ -106,7 +108,18 @@ class StyleRewardConnector(ConnectorV2):
             self.replay.add(features[mask.bool()])
         expert = self.expert[torch.randint(0, len(self.expert), (len(features),), generator=self.generator)]
         batch[DISCRIMINATOR_ID] = {POLICY: shown, EXPERT: expert.to(features.device), MASK: mask}
+        if self.pose_slice is not None and metrics is not None:
+            metrics.log_value((DISCRIMINATOR_ID, "pose_error_rad"), self.pose_error(features[mask.bool()]), window=1)
         return batch
+
+    def pose_error(self, features: torch.Tensor, samples: int = 1024) -> float:
+        """Mean RMS joint-angle error (rad) from policy poses to their nearest expert pose: a convergence measure
+        that, unlike the discriminator's scores, does not move with the discriminator."""
+        start, stop = self.pose_slice
+        pick = lambda x: x[torch.randperm(len(x), generator=self.generator)[:samples], start:stop]  # noqa: E731
+        with torch.no_grad():
+            distance = torch.cdist(pick(features).float(), pick(self.expert).to(features.device).float())
+        return float(distance.min(dim=1).values.mean()) / (stop - start) ** 0.5
 
 
 class ImitationPPOTorchLearner(PPOTorchLearner):
@@ -122,4 +135,4 @@ class ImitationPPOTorchLearner(PPOTorchLearner):
                                                  AddNextObservationsFromEpisodesToTrainBatch())
         self._learner_connector.insert_after(NumpyToTensor, StyleRewardConnector(
             config=config, expert=expert.to(self._device), control_dt_s=settings["control_dt_s"],
-            seed=self.config.seed))
+            pose_slice=settings["pose_slice"], seed=self.config.seed))
