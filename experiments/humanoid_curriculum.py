@@ -15,8 +15,9 @@ import argparse
 
 from envs import HUMANOID_LOCOMOTION_ID
 from vla_ray.curriculum import HUMANOID_CURRICULUM, METRICS_KEY, REWARD_TERMS_KEY, CurriculumCallback, curriculum_of
-from vla_ray.training import build_ppo_config
-from vla_ray.training_run import Iteration, add_run_arguments, check_run_arguments, run_training, training_config
+from vla_ray.training_run import (
+    Iteration, add_run_arguments, build_algorithm_config, check_run_arguments, run_training, training_config,
+)
 
 
 def parse_args(argv=None):
@@ -63,7 +64,7 @@ def main(argv=None):
     env_config = {**HUMANOID_CURRICULUM[0].env_settings, "episode_length_s": args.episode_length_s}
     if args.action_scale is not None:
         env_config["action_scale"] = args.action_scale
-    config = build_ppo_config(training, HUMANOID_LOCOMOTION_ID, env_config, CurriculumCallback)
+    config = build_algorithm_config(args, training, HUMANOID_LOCOMOTION_ID, env_config, CurriculumCallback)
 
     def stage(algo) -> str:
         return HUMANOID_CURRICULUM[curriculum_of(algo).current_stage(algo)].name

@@ -33,7 +33,8 @@ from vla_ray.sweep.report import best_per_terrain, export_best, outcomes, robust
 from vla_ray.sweep.trial import TRIAL_METRICS, TrialSetup, train_trial
 from vla_ray.sweep.worlds import SEARCH_MODES, SweepSpace
 from vla_ray.tracking import default_tracking_uri
-from vla_ray.training import ALGORITHMS, PPOTrainingConfig
+from vla_ray.algorithms import ALGORITHMS
+from vla_ray.training import PPOTrainingConfig
 
 SETTINGS_FILE = "sweep_settings.json"  # the command line of a sweep, so --resume needs nothing else
 
@@ -61,10 +62,10 @@ def parse_args(argv=None):
     p.add_argument("--max-concurrent", type=int, default=0, help="trials at once (0: as many as the CPUs allow)")
     p.add_argument("--env-runners", type=int, default=0, help="EnvRunner actors per trial (0: sample in the trial)")
     p.add_argument("--envs-per-runner", type=int, default=16, help="robots simulated per EnvRunner (batched)")
-    p.add_argument("--rollout-fragment", type=int, default=64)
-    p.add_argument("--minibatch-size", type=int, default=PPOTrainingConfig.minibatch_size)
-    p.add_argument("--num-epochs", type=int, default=PPOTrainingConfig.num_epochs)
-    p.add_argument("--lr", type=float, default=PPOTrainingConfig.lr)
+    p.add_argument("--rollout-fragment", type=int, default=None, help="default: the algorithm's (PPO 64, SAC 4)")
+    p.add_argument("--minibatch-size", type=int, default=PPOTrainingConfig.minibatch_size, help="PPO only")
+    p.add_argument("--num-epochs", type=int, default=PPOTrainingConfig.num_epochs, help="PPO only")
+    p.add_argument("--lr", type=float, default=PPOTrainingConfig.lr, help="PPO only")
     p.add_argument("--eval-episodes", type=int, default=5, help="episodes per robustness-matrix cell (0: skip)")
     p.add_argument("--out", type=Path, default=Path("runs/sweeps"), help="sweeps are stored here")
     p.add_argument("--name", default=None, help="sweep name (default: sweep-<date>-<time>)")
@@ -77,11 +78,12 @@ def parse_args(argv=None):
 def sweep_settings(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
     """The validated sweep: a bad world, range or training value fails here, before Ray starts."""
     embodiment = envs.policy_interface(args.env, args.env_config).embodiment.robot_name
-    training = {
-        "num_env_runners": args.env_runners, "num_envs_per_env_runner": args.envs_per_runner,
-        "rollout_fragment_length": args.rollout_fragment, "minibatch_size": args.minibatch_size,
-        "num_epochs": args.num_epochs, "lr": args.lr, "seed": args.seed, "model_config": {"embodiment": embodiment},
-    }
+    training = {"num_env_runners": args.env_runners, "num_envs_per_env_runner": args.envs_per_runner,
+                "seed": args.seed, "model_config": {"embodiment": embodiment}}
+    if args.rollout_fragment is not None:
+        training["rollout_fragment_length"] = args.rollout_fragment
+    if args.algorithm == "ppo":
+        training.update(minibatch_size=args.minibatch_size, num_epochs=args.num_epochs, lr=args.lr)
     try:
         setup = TrialSetup(env_id=args.env, base_env_config=args.env_config, algorithm=args.algorithm,
                            training=training, iterations=args.iterations, checkpoint_every=args.checkpoint_every)

@@ -18,8 +18,10 @@ import json
 import envs
 from vla_ray.episode_metrics import EPISODE_KEY, EpisodeMetricsCallback
 from vla_ray.imitation.config import DISCRIMINATOR_ID, ImitationConfig, with_imitation
-from vla_ray.training import PPOTrainingConfig, build_ppo_config
-from vla_ray.training_run import Iteration, add_run_arguments, check_run_arguments, run_training, training_config
+from vla_ray.training import PPOTrainingConfig
+from vla_ray.training_run import (
+    Iteration, add_run_arguments, build_algorithm_config, check_run_arguments, run_training, training_config,
+)
 
 ERROR_MEASURES = ("position_error_m", "velocity_tracking_error_mps")
 
@@ -31,7 +33,7 @@ def parse_args(argv=None):
     add_run_arguments(p, run_dir="runs/train", experiment="train", time_budget_min=15.0, envs_per_runner=16,
                       eval_episodes=10, checkpoint_every=20)
     p.add_argument("--target-success", type=float, default=None, help="stop once the windowed success rate reaches it")
-    p.add_argument("--lr", type=float, default=PPOTrainingConfig.lr)
+    p.add_argument("--lr", type=float, default=PPOTrainingConfig.lr, help="PPO's learning rate")
     p.add_argument("--model-config", type=json.loads, default={}, help="VLA module options as JSON")
     p.add_argument("--imitation", type=json.loads, default=None,
                    help='GAIL or AMP on top of PPO, e.g. \'{"method": "gail", "expert_dataset": "demos.parquet", '
@@ -41,6 +43,8 @@ def parse_args(argv=None):
     # Fail on a bad setting here, before Ray starts: the same validation the environment applies.
     envs.policy_interface(args.env, args.env_config)
     if args.imitation is not None:
+        if args.algorithm != "ppo":
+            p.error(f"--imitation: GAIL and AMP run on PPO, not --algorithm {args.algorithm}")
         try:
             args.imitation = ImitationConfig.from_kwargs(args.imitation)
         except ValueError as error:
@@ -75,8 +79,9 @@ def iteration_metrics(it: Iteration) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     embodiment = envs.policy_interface(args.env, args.env_config).embodiment.robot_name
-    training = training_config(args, {"embodiment": embodiment, **args.model_config}, lr=args.lr)
-    config = build_ppo_config(training, args.env, args.env_config, EpisodeMetricsCallback)
+    overrides = {"lr": args.lr} if args.algorithm == "ppo" else {}
+    training = training_config(args, {"embodiment": embodiment, **args.model_config}, **overrides)
+    config = build_algorithm_config(args, training, args.env, args.env_config, EpisodeMetricsCallback)
     if args.imitation is not None:
         config = with_imitation(config, args.imitation, args.env, args.env_config)
 

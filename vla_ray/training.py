@@ -19,19 +19,13 @@ from vla_ray.models import VLAPPOModule
 
 
 @dataclass(frozen=True)
-class PPOTrainingConfig:
+class SamplingConfig:
+    """What every algorithm shares: how the environments are sampled, placed and seeded."""
+
     num_env_runners: int = 2  # 0: sample in the driver process (tests)
     num_envs_per_env_runner: int = 32
-    rollout_fragment_length: int = 64  # steps per environment per iteration
-    lr: float = 3e-4
+    rollout_fragment_length: int = 64  # steps per environment per sample call
     gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_param: float = 0.2
-    num_epochs: int = 5
-    minibatch_size: int = 1024
-    entropy_coeff: float = 0.0
-    vf_loss_coeff: float = 1.0
-    grad_clip: float = 1.0
     seed: int | None = None
     model_config: dict = field(default_factory=dict)
     # Placement on a cluster: Learner actors (0: learn in the driver) with their GPUs, and custom resources
@@ -40,29 +34,48 @@ class PPOTrainingConfig:
     num_gpus_per_learner: float = 0.0
     env_runner_resources: dict = field(default_factory=dict)
 
-    def __post_init__(self):
-        def fail(name, expected):
-            raise ValueError(f"PPOTrainingConfig.{name}={getattr(self, name)!r}: expected {expected}")
+    def _fail(self, name: str, expected: str):
+        raise ValueError(f"{type(self).__name__}.{name}={getattr(self, name)!r}: expected {expected}")
 
+    def __post_init__(self):
         if self.num_env_runners < 0:
-            fail("num_env_runners", ">= 0")
+            self._fail("num_env_runners", ">= 0")
         if self.num_learners < 0:
-            fail("num_learners", ">= 0")
+            self._fail("num_learners", ">= 0")
         if self.num_gpus_per_learner < 0:
-            fail("num_gpus_per_learner", ">= 0")
+            self._fail("num_gpus_per_learner", ">= 0")
         if not all(isinstance(k, str) and isinstance(v, (int, float)) and v > 0 for k, v in self.env_runner_resources.items()):
-            fail("env_runner_resources", "a mapping of resource name to a positive amount")
-        for name in ("num_envs_per_env_runner", "rollout_fragment_length", "num_epochs", "minibatch_size"):
+            self._fail("env_runner_resources", "a mapping of resource name to a positive amount")
+        for name in ("num_envs_per_env_runner", "rollout_fragment_length"):
             if getattr(self, name) < 1:
-                fail(name, ">= 1")
+                self._fail(name, ">= 1")
+        if not 0 < self.gamma <= 1:
+            self._fail("gamma", "within (0, 1]")
+
+
+@dataclass(frozen=True)
+class PPOTrainingConfig(SamplingConfig):
+    lr: float = 3e-4
+    gae_lambda: float = 0.95
+    clip_param: float = 0.2
+    num_epochs: int = 5
+    minibatch_size: int = 1024
+    entropy_coeff: float = 0.0
+    vf_loss_coeff: float = 1.0
+    grad_clip: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("num_epochs", "minibatch_size"):
+            if getattr(self, name) < 1:
+                self._fail(name, ">= 1")
         for name in ("lr", "grad_clip", "clip_param"):
             if getattr(self, name) <= 0:
-                fail(name, "> 0")
-        for name in ("gamma", "gae_lambda"):
-            if not 0 < getattr(self, name) <= 1:
-                fail(name, "within (0, 1]")
+                self._fail(name, "> 0")
+        if not 0 < self.gae_lambda <= 1:
+            self._fail("gae_lambda", "within (0, 1]")
         if self.minibatch_size > self.train_batch_size_per_learner:
-            fail("minibatch_size", f"<= each Learner's share of the train batch ({self.train_batch_size_per_learner} steps)")
+            self._fail("minibatch_size", f"<= each Learner's share of the train batch ({self.train_batch_size_per_learner} steps)")
 
     @property
     def train_batch_size(self) -> int:
@@ -74,11 +87,10 @@ class PPOTrainingConfig:
         return self.train_batch_size // max(self.num_learners, 1)
 
 
-def build_ppo_config(
-    training: PPOTrainingConfig, env_id: str, env_config: dict, callbacks=None, module_spec: RLModuleSpec | None = None,
-) -> PPOConfig:
-    """An RLlib PPOConfig for a registered vla-ray environment id ("envs:<id>" imports the registry), or for any
-    gymnasium id with a `module_spec` of its own (benchmarks against other libraries use Hopper-v5)."""
+def configure_sampling(config, training: SamplingConfig, env_id: str, env_config: dict, module_spec: RLModuleSpec,
+                       callbacks=None):
+    """`config` (any RLlib AlgorithmConfig) set up for a registered vla-ray environment id ("envs:<id>" imports the
+    registry), or any gymnasium id: environments, EnvRunners, Learner placement, module, fault tolerance, seed."""
     # "envs:<id>" makes every EnvRunner process import (and so register) our environments before making one.
     env_spec = f"envs:{env_id}" if env_id in envs.ENVIRONMENTS else env_id
     # Build one environment here so a bad id or setting fails before any Ray actor starts.
@@ -86,7 +98,7 @@ def build_ppo_config(
     # Our environments batch their robots natively (one process, numpy over the batch); others step one by one.
     native = gym.spec(env_spec.split(":")[-1]).vector_entry_point is not None
     config = (
-        PPOConfig()
+        config
         .environment(env=env_spec, env_config=dict(env_config))
         .env_runners(
             num_env_runners=training.num_env_runners,
@@ -101,29 +113,31 @@ def build_ppo_config(
         # unsquash/clip pass saves sampler time without changing a single action.
         .environment(normalize_actions=False, clip_actions=False)
         .learners(num_learners=training.num_learners, num_gpus_per_learner=training.num_gpus_per_learner)
-        .rl_module(rl_module_spec=module_spec or RLModuleSpec(module_class=VLAPPOModule, model_config=dict(training.model_config)))
-        .training(
-            lr=training.lr,
-            gamma=training.gamma,
-            lambda_=training.gae_lambda,
-            clip_param=training.clip_param,
-            num_epochs=training.num_epochs,
-            minibatch_size=training.minibatch_size,
-            train_batch_size_per_learner=training.train_batch_size_per_learner,
-            entropy_coeff=training.entropy_coeff,
-            vf_loss_coeff=training.vf_loss_coeff,
-            vf_clip_param=float("inf"),
-            use_kl_loss=False,
-            grad_clip=training.grad_clip,
-            grad_clip_by="global_norm",
-        )
+        .rl_module(rl_module_spec=module_spec)
         .fault_tolerance(restart_failed_env_runners=True, delay_between_env_runner_restarts_s=1.0)
         .debugging(seed=training.seed)
     )
-    if callbacks is not None:
-        config = config.callbacks(callbacks)
-    return config
+    return config.callbacks(callbacks) if callbacks is not None else config
 
 
-# Algorithms an experiment can name: the validated training config and the builder of RLlib's config from it.
-ALGORITHMS = {"ppo": (PPOTrainingConfig, build_ppo_config)}
+def build_ppo_config(
+    training: PPOTrainingConfig, env_id: str, env_config: dict, callbacks=None, module_spec: RLModuleSpec | None = None,
+) -> PPOConfig:
+    """An RLlib PPOConfig with the VLA module, or with a `module_spec` of its own (benchmarks against other
+    libraries train Hopper-v5)."""
+    spec = module_spec or RLModuleSpec(module_class=VLAPPOModule, model_config=dict(training.model_config))
+    return configure_sampling(PPOConfig(), training, env_id, env_config, spec, callbacks).training(
+        lr=training.lr,
+        gamma=training.gamma,
+        lambda_=training.gae_lambda,
+        clip_param=training.clip_param,
+        num_epochs=training.num_epochs,
+        minibatch_size=training.minibatch_size,
+        train_batch_size_per_learner=training.train_batch_size_per_learner,
+        entropy_coeff=training.entropy_coeff,
+        vf_loss_coeff=training.vf_loss_coeff,
+        vf_clip_param=float("inf"),
+        use_kl_loss=False,
+        grad_clip=training.grad_clip,
+        grad_clip_by="global_norm",
+    )

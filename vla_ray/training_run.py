@@ -27,6 +27,7 @@ from vla_ray.checkpoints import PolicyCard, restore_checkpoint, save_checkpoint
 from vla_ray.evaluate import evaluate_policy
 from vla_ray.policy import Policy
 from vla_ray.tracking import TrainingRun, default_tracking_uri
+from vla_ray.algorithms import ALGORITHMS
 from vla_ray.training import PPOTrainingConfig
 
 
@@ -34,12 +35,14 @@ def add_run_arguments(
     p: argparse.ArgumentParser, *, run_dir: str, experiment: str, time_budget_min: float, envs_per_runner: int,
     eval_episodes: int, checkpoint_every: int,
 ) -> None:
+    p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default="ppo", help="RLlib algorithm")
     p.add_argument("--time-budget-min", type=float, default=time_budget_min, help="wall-clock training budget (minutes)")
     p.add_argument("--env-steps", type=int, default=None, help="stop after this many environment steps")
     p.add_argument("--env-runners", type=int, default=2, help="EnvRunner actors (0: sample in this process)")
     p.add_argument("--envs-per-runner", type=int, default=envs_per_runner, help="robots simulated per EnvRunner (batched)")
-    p.add_argument("--rollout-fragment", type=int, default=64, help="steps per environment per iteration")
-    p.add_argument("--minibatch-size", type=int, default=PPOTrainingConfig.minibatch_size)
+    p.add_argument("--rollout-fragment", type=int, default=None,
+                   help="steps per environment per sample call (default: PPO 64, SAC 4)")
+    p.add_argument("--minibatch-size", type=int, default=PPOTrainingConfig.minibatch_size, help="PPO only")
     p.add_argument("--num-epochs", type=int, default=PPOTrainingConfig.num_epochs, help="PPO passes over each batch")
     p.add_argument("--checkpoint-every", type=int, default=checkpoint_every, help="iterations between checkpoints")
     p.add_argument("--run-dir", type=Path, default=Path(run_dir), help="checkpoints go here")
@@ -64,14 +67,12 @@ def check_run_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) ->
         p.error(f"--checkpoint-every={args.checkpoint_every}: expected >= 1")
 
 
-def training_config(args: argparse.Namespace, model_config: dict, **overrides) -> PPOTrainingConfig:
-    """The PPOTrainingConfig the shared flags describe (validated: a bad value fails before Ray starts)."""
-    return PPOTrainingConfig(
+def training_config(args: argparse.Namespace, model_config: dict, **overrides):
+    """The algorithm's training config the shared flags describe (validated: a bad value fails before Ray
+    starts); `overrides` are further fields of that config."""
+    fields = dict(
         num_env_runners=args.env_runners,
         num_envs_per_env_runner=args.envs_per_runner,
-        rollout_fragment_length=args.rollout_fragment,
-        minibatch_size=args.minibatch_size,
-        num_epochs=args.num_epochs,
         seed=args.seed,
         model_config=model_config,
         num_learners=args.num_learners,
@@ -79,6 +80,15 @@ def training_config(args: argparse.Namespace, model_config: dict, **overrides) -
         env_runner_resources=args.env_runner_resources,
         **overrides,
     )
+    if args.rollout_fragment is not None:
+        fields["rollout_fragment_length"] = args.rollout_fragment
+    if args.algorithm == "ppo":
+        fields.update(minibatch_size=args.minibatch_size, num_epochs=args.num_epochs)
+    return ALGORITHMS[args.algorithm][0](**fields)
+
+
+def build_algorithm_config(args: argparse.Namespace, training, env_id: str, env_config: dict, callbacks):
+    return ALGORITHMS[args.algorithm][1](training, env_id, env_config, callbacks)
 
 
 class StopRequest:
@@ -117,7 +127,7 @@ def env_runner_nodes(algo) -> list[str]:
 
 
 def run_training(
-    algo_config, args: argparse.Namespace, training: PPOTrainingConfig, *, env_id: str, embodiment: str, params: dict,
+    algo_config, args: argparse.Namespace, training, *, env_id: str, embodiment: str, params: dict,
     progress: Callable[[Iteration], str], metrics: Callable[[Iteration], dict],
     after_iteration: Callable[[Iteration, TrainingRun, Callable[[str], PolicyCard]], bool] = lambda *_: False,
     stage: Callable[[object], str] = lambda algo: "final",

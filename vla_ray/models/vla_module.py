@@ -79,6 +79,28 @@ def normalized_parts(norms: nn.ModuleDict, obs: dict[str, torch.Tensor]) -> dict
     return out
 
 
+def resolve_model_config(model_config: dict | None, extra_keys: set[str] = frozenset()) -> dict[str, Any]:
+    """Our model_config keys with their defaults, validated. RLlib merges its own defaults (fcnet_*,
+    vf_share_layers, ...) and an algorithm may add `extra_keys` (SAC's twin_q): those pass unread; anything
+    else is a typo and an error."""
+    given = dict(model_config or {})
+    unknown = sorted(set(given) - MODEL_CONFIG_KEYS - RLLIB_MODEL_CONFIG_KEYS - set(extra_keys))
+    if unknown:
+        raise ValueError(f"model_config: unknown keys {unknown}: expected keys from {sorted(MODEL_CONFIG_KEYS)}")
+    cfg = {
+        "embodiment": "humanoid", "hidden": [256, 128], "proprio_dim": 256, "activation": "elu",
+        "init_log_std": -2.3, "use_instruction": True, "instruction_model_path": None,
+        "use_history": True, "use_vision": True,
+    }
+    cfg.update({k: v for k, v in given.items() if k in MODEL_CONFIG_KEYS})
+    cfg["instruction_embedding_dim"] = InstructionEncoderConfig().embedding_dim
+    if not cfg["hidden"] or any(int(h) <= 0 for h in cfg["hidden"]):
+        raise ValueError(f"model_config.hidden={cfg['hidden']}: expected a non-empty list of positive sizes")
+    if not math.isfinite(cfg["init_log_std"]):
+        raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
+    return cfg
+
+
 class ObservationEncoder(nn.Module):
     """All part encoders of one tower (actor or critic) and the fusion trunk."""
 
@@ -167,25 +189,7 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             init_orthogonal(self.value_head, gain=1.0)
 
     def _resolved_config(self) -> dict[str, Any]:
-        given = dict(self.model_config or {})
-        # RLlib merges its own defaults (fcnet_*, vf_share_layers, ...) into model_config: those pass unread,
-        # anything else is a typo and an error.
-        unknown = sorted(set(given) - MODEL_CONFIG_KEYS - RLLIB_MODEL_CONFIG_KEYS)
-        if unknown:
-            raise ValueError(f"model_config: unknown keys {unknown}: expected keys from {sorted(MODEL_CONFIG_KEYS)}")
-        ours = {k: v for k, v in given.items() if k in MODEL_CONFIG_KEYS}
-        cfg = {
-            "embodiment": "humanoid", "hidden": [256, 128], "proprio_dim": 256, "activation": "elu",
-            "init_log_std": -2.3, "use_instruction": True, "instruction_model_path": None,
-            "use_history": True, "use_vision": True,
-        }
-        cfg.update(ours)
-        cfg["instruction_embedding_dim"] = InstructionEncoderConfig().embedding_dim
-        if not cfg["hidden"] or any(int(h) <= 0 for h in cfg["hidden"]):
-            raise ValueError(f"model_config.hidden={cfg['hidden']}: expected a non-empty list of positive sizes")
-        if not math.isfinite(cfg["init_log_std"]):
-            raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
-        return cfg
+        return resolve_model_config(self.model_config)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _normalized(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ import envs
 from vla_ray.checkpoints import PolicyCard, restore_checkpoint, save_checkpoint
 from vla_ray.episode_metrics import EPISODE_KEY, EpisodeMetricsCallback
 from vla_ray.sweep.worlds import World
-from vla_ray.training import ALGORITHMS
+from vla_ray.algorithms import ALGORITHMS
 
 # Reported by every trial; the sweep's --metric is one of these.
 TRIAL_METRICS = ("episode_return_mean", "success", "env_steps")
