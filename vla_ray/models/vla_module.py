@@ -31,7 +31,7 @@ from ray.rllib.core.rl_module.apis import InferenceOnlyAPI, ValueFunctionAPI
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
-from vla_ray.embodiment import get_embodiment
+from vla_ray.embodiment import EmbodimentConfig, get_embodiment
 from vla_ray.language import InstructionEncoder, InstructionEncoderConfig
 from vla_ray.models.encoders import (
     EmbodimentEmbedding,
@@ -157,23 +157,33 @@ class ObservationEncoder(nn.Module):
         return self.trunk(torch.cat(features, dim=-1))
 
 
+def module_inputs(module, cfg: dict) -> tuple[EmbodimentConfig, dict[str, tuple[int, ...]], int]:
+    """The embodiment, observation part shapes and action size a VLA module (PPO or SAC) is built for, once its
+    action space is checked against the embodiment's."""
+    embodiment = get_embodiment(cfg["embodiment"])
+    part_dims = {name: tuple(space.shape) for name, space in module.observation_space.spaces.items()}
+    action_dim = module.action_space.shape[0]
+    if action_dim != embodiment.action_dim:
+        raise ValueError(f"{type(module).__name__}: action space has {action_dim} dims: expected "
+                         f"{embodiment.action_dim} for {embodiment.robot_name}")
+    return embodiment, part_dims, action_dim
+
+
+def input_preprocessing(cfg: dict, part_dims: dict) -> tuple[InstructionEncoder | None, nn.ModuleDict]:
+    """What every VLA module applies to observations before its towers: the instruction encoder (frozen and
+    outside the parameter tree, see InstructionEncoder; one per process, cached) and the running norms."""
+    instructions = (
+        InstructionEncoder(InstructionEncoderConfig(cfg["instruction_model_path"]))
+        if cfg["use_instruction"] and "instruction" in part_dims else None
+    )
+    return instructions, nn.ModuleDict({p: RunningNorm(part_dims[p]) for p in NORMALIZED_PARTS if p in part_dims})
+
+
 class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def setup(self):
         cfg = self._resolved_config()
-        embodiment = get_embodiment(cfg["embodiment"])
-        spaces = self.observation_space.spaces
-        part_dims = {name: tuple(space.shape) for name, space in spaces.items()}
-        action_dim = self.action_space.shape[0]
-        if action_dim != embodiment.action_dim:
-            raise ValueError(
-                f"VLAPPOModule: action space has {action_dim} dims: expected {embodiment.action_dim} for {embodiment.robot_name}"
-            )
-        # Frozen and outside the parameter tree (see InstructionEncoder); one per process, cached.
-        self._instructions = (
-            InstructionEncoder(InstructionEncoderConfig(cfg["instruction_model_path"]))
-            if cfg["use_instruction"] and "instruction" in part_dims else None
-        )
-        self.norms = nn.ModuleDict({p: RunningNorm(part_dims[p]) for p in NORMALIZED_PARTS if p in part_dims})
+        embodiment, part_dims, action_dim = module_inputs(self, cfg)
+        self._instructions, self.norms = input_preprocessing(cfg, part_dims)
         self.actor = ObservationEncoder(part_dims, embodiment.num_joints, cfg, privileged=False)
         self.action_mean = nn.Linear(self.actor.output_dim, action_dim)
         self.action_log_std = nn.Parameter(torch.full((action_dim,), float(cfg["init_log_std"])))

@@ -22,11 +22,10 @@ from ray.rllib.core.models.base import ENCODER_OUT
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
-from vla_ray.embodiment import get_embodiment
-from vla_ray.language import InstructionEncoder, InstructionEncoderConfig
 from vla_ray.models.encoders import init_orthogonal, mlp
-from vla_ray.models.normalization import RunningNorm
-from vla_ray.models.vla_module import NORMALIZED_PARTS, ObservationEncoder, normalized_parts, resolve_model_config
+from vla_ray.models.vla_module import (
+    ObservationEncoder, input_preprocessing, module_inputs, normalized_parts, resolve_model_config,
+)
 
 # Where the module leaves the instruction embedding for the towers: inside the observation dict, so it
 # travels through RLlib's SAC forward passes, which hand the towers {OBS: ..., ACTIONS: ...} only.
@@ -74,18 +73,8 @@ class VLASACModule(DefaultSACTorchRLModule):
     def setup(self):
         cfg = resolve_model_config(self.model_config, extra_keys=SAC_MODEL_CONFIG_KEYS)
         self.twin_q = bool(self.model_config.get("twin_q", True))
-        embodiment = get_embodiment(cfg["embodiment"])
-        spaces = self.observation_space.spaces
-        part_dims = {name: tuple(space.shape) for name, space in spaces.items()}
-        action_dim = self.action_space.shape[0]
-        if action_dim != embodiment.action_dim:
-            raise ValueError(f"VLASACModule: action space has {action_dim} dims: expected {embodiment.action_dim} "
-                             f"for {embodiment.robot_name}")
-        self._instructions = (
-            InstructionEncoder(InstructionEncoderConfig(cfg["instruction_model_path"]))
-            if cfg["use_instruction"] and "instruction" in part_dims else None
-        )
-        self.norms = nn.ModuleDict({p: RunningNorm(part_dims[p]) for p in NORMALIZED_PARTS if p in part_dims})
+        embodiment, part_dims, action_dim = module_inputs(self, cfg)
+        self._instructions, self.norms = input_preprocessing(cfg, part_dims)
         act, width = cfg["activation"], cfg["hidden"][-1]
         self.pi_encoder = _Tower(ObservationEncoder(part_dims, embodiment.num_joints, cfg, privileged=False))
         self.pi = _SquashedGaussianHead(self.pi_encoder.output_dim, action_dim)
