@@ -18,6 +18,7 @@ from vla_ray.embodiment import EMBODIMENTS, EmbodimentConfig, get_embodiment
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
 FIXED_AT_CONSTRUCTION = (
     "embodiment", "model_path", "camera", "camera_size", "action_scaling", "action_scale", "terrain",
+    "observe_gait_clock",
 )
 
 

@@ -45,7 +45,8 @@ class PacedRemoteController:
         if reply["normalized_action"] is None:
             # The server held position (non-finite policy output); a NaN action makes the env's filter do the same.
             self.fallbacks += 1
-            return np.full(len(reply["action"]), np.nan)
+            steps = len(reply.get("action_chunk") or [reply["action"]])
+            return np.full(steps * len(reply["action"]), np.nan)
         return np.asarray(reply["normalized_action"])
 
     def summary(self) -> dict:
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--policy", required=True, help="the served policy's name")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--transport", choices=TRANSPORTS, default="http")
-    parser.add_argument("--rate-hz", type=float, default=None, help="default: the policy's control frequency")
+    parser.add_argument("--rate-hz", type=float, default=None,
+                        help="calls per second; default: the policy's control frequency (divided by its action chunk)")
     parser.add_argument("--token-env", default=None, help="environment variable holding the bearer token")
     parser.add_argument("--episode-length", type=float, default=None, help="seconds; default: the policy's training setting")
     parser.add_argument("--checkpoint", default=None, help="also evaluate this checkpoint locally on the same seeds")
@@ -82,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = dict(card["env_config"])
     if args.episode_length is not None:
         settings["episode_length_s"] = args.episode_length
-    controller = PacedRemoteController(client, args.rate_hz or card["control_frequency_hz"])
+    # A chunk policy answers settings["action_chunk"] control steps per call, so the loop calls it that much less often.
+    rate_hz = args.rate_hz or card["control_frequency_hz"] / settings.get("action_chunk", 1)
+    controller = PacedRemoteController(client, rate_hz)
     served = evaluate_controller(controller, card["env_id"], settings, args.episodes, args.seed)
     client.close()
     result = {"policy": args.policy, "policy_version": card["policy_version"], "transport": args.transport,

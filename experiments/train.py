@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import envs
 from vla_ray.episode_metrics import EPISODE_KEY, EpisodeMetricsCallback
 from vla_ray.imitation.config import DISCRIMINATOR_ID, ImitationConfig, with_imitation
+from vla_ray.models.skill_head import chunk_env_settings
 from vla_ray.training import PPOTrainingConfig
 from vla_ray.training_run import (
     Iteration, add_run_arguments, build_algorithm_config, check_run_arguments, run_training, training_config,
@@ -40,6 +42,12 @@ def parse_args(argv=None):
                         '"features": ["joint_pos", "ee_pos", "goal_pos"]}\' (vla_ray.imitation.config)')
     args = p.parse_args(argv)
     check_run_arguments(p, args)
+    for key in ("primitive_library", "pretrained_encoder"):
+        if args.model_config.get(key):
+            # Absolute: EnvRunner processes and later loads of the checkpoint need not share this working directory.
+            args.model_config[key] = str(Path(args.model_config[key]).resolve())
+    # A skills-head policy acts in chunks of its primitive library's length, with full-range joint targets.
+    args.env_config = {**args.env_config, **chunk_env_settings(args.model_config)}
     # Fail on a bad setting here, before Ray starts: the same validation the environment applies.
     envs.policy_interface(args.env, args.env_config)
     if args.imitation is not None:

@@ -70,25 +70,37 @@ class PolicyRuntime:
         batch = {name: np.stack([r.parts[name] for r in requests]) for name in requests[0].parts}
         deterministic = np.array([r.deterministic for r in requests])
         normalized = self.policy.act(batch, deterministic)
-        command = self.commander(normalized, self.interface.current_positions(batch))
+        steps = normalized.reshape(len(requests), -1, self.interface.embodiment.action_dim)
+        # A chunk policy (the skills head) answers several control steps at once: each step is scaled and safety
+        # filtered from where the previous step's targets take the joints, as the environment executes it.
+        commands, current = [], self.interface.current_positions(batch)
+        for h in range(steps.shape[1]):
+            commands.append(self.commander(steps[:, h], current))
+            current = commands[-1].targets
         joints = self._joint_names
-        report = command.safety
-        return [
-            {
+        first = commands[0]
+        fallback = np.any([c.safety.fallback for c in commands], axis=0)
+        limit_clamped = np.any([c.safety.limit_clamped for c in commands], axis=0)
+        velocity_clamped = np.any([c.safety.velocity_clamped for c in commands], axis=0)
+        responses = []
+        for i in range(len(requests)):
+            response = {
                 "policy": self.name,
                 "policy_version": self.version,
-                "action": command.targets[i].tolist(),
+                "action": first.targets[i].tolist(),
                 # null where the policy output was not finite (JSON has no NaN); the action then holds position.
-                "normalized_action": None if report.fallback[i] else command.normalized[i].tolist(),
+                "normalized_action": None if fallback[i] else normalized[i].tolist(),
                 "safety": {
-                    "intervened": bool(report.intervened[i]),
-                    "fallback": bool(report.fallback[i]),
-                    "limit_clamped": joints[report.limit_clamped[i]].tolist(),
-                    "velocity_clamped": joints[report.velocity_clamped[i]].tolist(),
+                    "intervened": bool(fallback[i] or limit_clamped[i].any() or velocity_clamped[i].any()),
+                    "fallback": bool(fallback[i]),
+                    "limit_clamped": joints[limit_clamped[i]].tolist(),
+                    "velocity_clamped": joints[velocity_clamped[i]].tolist(),
                 },
             }
-            for i in range(len(requests))
-        ]
+            if len(commands) > 1:
+                response["action_chunk"] = [c.targets[i].tolist() for c in commands]
+            responses.append(response)
+        return responses
 
     def describe(self) -> dict:
         """The listing entry of GET /v1/policies: everything a client needs to build a request."""

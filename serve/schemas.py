@@ -37,6 +37,10 @@ class ActResponse(BaseModel):
     policy_version: str = Field(description="checkpoint, training iteration and weights digest that produced the action")
     action: list[float] = Field(description="joint position targets in rad (then gripper openings in [0, 1]), safe")
     normalized_action: list[float] | None = Field(description="the policy's output in [-1, 1]; null on fallback")
+    action_chunk: list[list[float]] | None = Field(
+        None, description="chunk policies only: the targets of the next control steps, one list per step, to be "
+        "executed in order (the first is `action`); safety covers every step",
+    )
     safety: SafetyBody
 
 

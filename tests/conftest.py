@@ -54,7 +54,7 @@ def write_policy_checkpoint(run_dir, **env_settings):
         obs, *_ = env.step(rng.uniform(-0.5, 0.5, (8, env.embodiment.action_dim)))
         module.forward_train({Columns.OBS: {k: torch.from_numpy(v) for k, v in obs.items()}})
     with torch.no_grad():
-        module.action_mean.weight.mul_(100.0)
+        module.head.mean.weight.mul_(100.0)
     env.close()
     card = PolicyCard(
         env_id=envs.HUMANOID_LOCOMOTION_ID, env_config=dict(env_settings), model_config={}, embodiment="humanoid",

@@ -43,7 +43,7 @@ def trained_policy(env, env_config, **model_config):
         module.forward_train({Columns.OBS: {k: torch.from_numpy(v) for k, v in rollout(env, seed=seed).items()}})
     with torch.no_grad():
         # Large enough that some actions saturate, so the exported clip is exercised too.
-        module.action_mean.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(0))
+        module.head.mean.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(0))
     card = PolicyCard(envs.HUMANOID_LOCOMOTION_ID, env_config, model_config, "humanoid", "walk_0.5", 7, 1000)
     return Policy(module, card)
 

@@ -57,7 +57,7 @@ def test_a_real_ppo_iteration_updates_the_vla_module(algo):
     stats = result["learners"]["default_policy"]
     assert np.isfinite(stats["policy_loss"]) and np.isfinite(stats["vf_loss"])
     after = algo.get_module().state_dict()
-    assert any(not torch.equal(before[k], after[k]) for k in ("action_mean.weight", "critic.trunk.0.weight"))
+    assert any(not torch.equal(before[k], after[k]) for k in ("head.mean.weight", "critic.trunk.0.weight"))
     # The EnvRunner acts with the same VLA module class (inference-only copy).
     names = algo.env_runner_group.foreach_env_runner(lambda r: type(r.module).__name__, local_env_runner=False)
     assert names == ["VLAPPOModule"]

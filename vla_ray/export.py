@@ -3,13 +3,15 @@
     python -m vla_ray.export --checkpoint runs/humanoid_curriculum --out exported/ [--instruction TEXT]
 
 The exported graph maps the raw policy observation parts to the action `Policy.act(obs,
-deterministic=True)` returns: running normalization, the actor tower, the action mean,
-the clip to [-1, 1]. The instruction is fixed at export time: its MiniLM embedding is
-computed once and baked in as a constant, since the sentence encoder stays outside the
-module (see InstructionEncoder). Inputs are the parts the actor reads, in the order it
-reads them: joint_pos, joint_vel, imu, contacts, force_torque, command, prev_action, then
-proprio_history and camera_rgb (uint8) when the policy has them; never the instruction or
-the critic-only parts. `policy_interface.json` lists them with shapes, dtypes and units.
+deterministic=True)` returns: running normalization, the actor tower, the action head and
+its deterministic action (vla_ray.models.heads), the clip to [-1, 1]. The instruction is
+fixed at export time: its MiniLM embedding is computed once and baked in as a constant,
+since the sentence encoder stays outside the module (see InstructionEncoder). Inputs are
+the parts the actor reads, in the order it reads them: joint_pos, joint_vel, imu, contacts,
+force_torque, command, prev_action, then proprio_history and camera_rgb (uint8) when the
+policy has them, then the parts the head reads itself (the CPG head's gait_clock); never
+the instruction or the critic-only parts. `policy_interface.json` lists them with shapes,
+dtypes and units.
 Action scaling and the safety filter stay on the robot (vla_ray.control), as in serving.
 """
 
@@ -24,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
 from torch import nn
 from torch.nn.modules.utils import _pair
 
@@ -66,16 +67,16 @@ class DeterministicActor(nn.Module):
         self.input_names = input_names
         self.norms = nn.ModuleDict({name: module.norms[name] for name in input_names if name in module.norms})
         self.actor = module.actor
-        self.action_mean = module.action_mean
+        self.head = module.head
         self.register_buffer("instruction_embedding", instruction_embedding)
 
     def forward(self, *parts: torch.Tensor) -> torch.Tensor:
-        obs = normalized_parts(self.norms, dict(zip(self.input_names, parts)))
+        raw = dict(zip(self.input_names, parts))
+        obs = normalized_parts(self.norms, raw)
         instruction = None
         if self.instruction_embedding is not None:
             instruction = self.instruction_embedding.expand(parts[0].shape[0], -1)
-        # The deterministic action of a diagonal Gaussian is its mean: the first half of the dist inputs.
-        return torch.clamp(self.action_mean(self.actor(obs, instruction)), -1.0, 1.0)
+        return torch.clamp(self.head.deterministic(self.head(self.actor(obs, instruction), raw)), -1.0, 1.0)
 
 
 class FixedAdaptiveAvgPool2d(nn.Module):
@@ -133,7 +134,7 @@ def actor_inputs(module: VLAPPOModule) -> tuple[str, ...]:
         names.append("proprio_history")
     if actor.vision is not None:
         names.append("camera_rgb")
-    return tuple(names)
+    return (*names, *(part for part in module.head.observation_parts if part not in names))
 
 
 def _instruction_embedding(module: VLAPPOModule, instruction: str | None) -> torch.Tensor | None:
@@ -202,11 +203,6 @@ def export_policy(policy: Policy, out_dir: str | Path, instruction: str | None =
     module = policy.module
     if not isinstance(module, VLAPPOModule):
         raise TypeError(f"export_policy: policy.module is a {type(module).__name__}: expected a VLAPPOModule")
-    dist_cls = module.get_inference_action_dist_cls()
-    if dist_cls is not TorchDiagGaussian:
-        raise TypeError(
-            f"export_policy: action distribution {dist_cls.__name__}: expected TorchDiagGaussian (its mean is the action)"
-        )
     # The robot side of the policy as trained (the card's settings): parts with units, embodiment, task instruction.
     interface = envs.policy_interface(policy.card.env_id, policy.card.env_config)
     if instruction is None and module._instructions is not None:

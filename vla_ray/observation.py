@@ -12,6 +12,9 @@ import numpy as np
 from gymnasium import spaces
 
 DTYPES = ("float32", "uint8")
+# The episode clock (seconds since reset) a quadruped environment observes on request: the CPG action head's
+# oscillators read it, and nothing else does.
+GAIT_CLOCK_PART = "gait_clock"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from vla_ray.interface import PolicyInterface
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
 FIXED_AT_CONSTRUCTION = (
     "embodiment", "model_path", "pd_substeps", "history_length", "camera", "camera_size", "action_scaling", "action_scale",
-    "terrain", "reference_motion",
+    "terrain", "reference_motion", "action_chunk",
 )
 # Pushes were top-level settings before `randomization` held them; policy cards saved then (and
 # `vla_ray.evaluate --push-force-max`) still give this key, read as randomization.push_force_n = (0, value).
@@ -56,6 +56,9 @@ class HumanoidEnvConfig:
     # motion (a vla_ray.mocap Parquet file), so the policy meets the states the style reward asks for.
     reference_motion: str | None = None
     reference_init_fraction: float = 0.0
+    # Control steps per action: the policy outputs this many steps' joint targets at once (the humanoid guide's
+    # prediction horizon of 5, the skills head's chunk), executed open loop; the step's reward is their sum.
+    action_chunk: int = 1
 
     def __post_init__(self):
         def fail(name, expected):
@@ -74,6 +77,8 @@ class HumanoidEnvConfig:
             fail("reset_joint_noise_rad", ">= 0")
         if self.history_length < 0:
             fail("history_length", ">= 0")
+        if isinstance(self.action_chunk, bool) or not isinstance(self.action_chunk, int) or self.action_chunk < 1:
+            fail("action_chunk", "an integer >= 1")
         if any(d <= 0 for d in self.camera_size):
             fail("camera_size", "positive (height, width)")
         if self.action_scaling not in (None, "joint_limits", "nominal_offset"):

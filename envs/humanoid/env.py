@@ -67,7 +67,9 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self.observation_spec = self.interface.observation_spec
         self.single_observation_space = self.observation_spec.space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(embodiment.action_dim,), dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(
+            -1.0, 1.0, shape=(cfg.action_chunk * embodiment.action_dim,), dtype=np.float32
+        )
         self.action_space = batch_space(self.single_action_space, num_envs)
 
         names = embodiment.joint_names
@@ -138,9 +140,10 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         return obs, reward, terminated, truncated, infos
 
     def advance(self, actions):
-        """step() with per-robot info dicts (a list) instead of gymnasium's batched info."""
-        raw_actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
-        actions = np.clip(raw_actions, -1.0, 1.0)
+        """step() with per-robot info dicts (a list) instead of gymnasium's batched info. An action chunk runs
+        its control steps in order; a robot whose episode ends inside the chunk stops there (its final
+        observation is that step's) and its remaining steps are dropped."""
+        chunk = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, self.config.action_chunk, -1)
         # NEXT_STEP autoreset: robots whose episode ended last step start a new one now; their action is ignored.
         resetting = np.flatnonzero(self._needs_reset)
         for i in resetting:
@@ -151,7 +154,25 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         self._needs_reset[:] = False
         if self._history is not None:
             self._history[active] = np.concatenate([self._history[active, 1:], self._frame[active, None]], axis=1)
+        reward = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        env_infos: list[dict] = [{} for _ in range(self.num_envs)]
+        for h in range(chunk.shape[1]):
+            step_reward, step_terminated, step_truncated, step_infos = self._control_step(chunk[:, h], active)
+            reward += step_reward
+            terminated |= step_terminated
+            truncated |= step_truncated
+            env_infos = [info or previous for info, previous in zip(step_infos, env_infos)]
+            active = active & ~(step_terminated | step_truncated)
+            if not active.any():
+                break
+        self._needs_reset = terminated | truncated
+        return self._observation(resetting), reward, terminated, truncated, env_infos
 
+    def _control_step(self, raw_actions: np.ndarray, active: np.ndarray):
+        """One control step of the active robots: reward, terminated, truncated and per-robot infos."""
+        actions = np.clip(raw_actions, -1.0, 1.0)
         command = self.commander(raw_actions, self._readout.joint_pos)
         self._safety_steps += command.safety.intervened & active
         self._fallback_steps += command.safety.fallback & active
@@ -171,9 +192,8 @@ class HumanoidLocomotionVecEnv(VectorEnv):
         truncated = ~terminated & active & (self._steps >= self._max_steps)
         self._prev_action[active] = actions[active]
         done = terminated | truncated
-        self._needs_reset = done
         env_infos = [{"episode": self._episode_summary(i, fell[i])} if done[i] else {} for i in range(self.num_envs)]
-        return self._observation(resetting), reward, terminated, truncated, env_infos
+        return reward, terminated, truncated, env_infos
 
     def _actuate(self, joint_targets: np.ndarray, active: np.ndarray) -> None:
         """This control step's pushes, then the new PD targets for a control period after each robot's latency."""

@@ -37,6 +37,8 @@ class QuadrupedEnvConfig(RobotEnvConfig):
     # without it, the level every robot walks on.
     terrain_level: int = 0
     terrain_curriculum: bool = True  # promote / demote each robot's level by distance walked
+    # Observe the episode clock (part gait_clock, seconds since reset): the CPG action head's oscillators read it.
+    observe_gait_clock: bool = False
 
     TUPLE_FIELDS = RobotEnvConfig.TUPLE_FIELDS + ("command_vx_mps", "command_vy_mps", "command_yaw_rps")
 
@@ -75,5 +77,5 @@ class QuadrupedEnvConfig(RobotEnvConfig):
 
     def policy_interface(self, env_id: str) -> PolicyInterface:
         embodiment = self.resolved_embodiment()
-        spec = quadruped_observation_spec(embodiment, self.camera_size if self.camera else None)
+        spec = quadruped_observation_spec(embodiment, self.camera_size if self.camera else None, self.observe_gait_clock)
         return PolicyInterface(env_id, embodiment, spec, self.make_task().instruction)

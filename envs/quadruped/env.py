@@ -19,6 +19,7 @@ from envs.quadruped.state import QuadrupedState
 from envs.robot_env import RobotVecEnv, SingleRobotEnv
 from envs.simulation import named_ids, sensor_indices
 from envs.terrain import TerrainCurriculum, TerrainGrid
+from vla_ray.observation import GAIT_CLOCK_PART
 
 LEGS = ("fl", "fr", "hl", "hr")
 CONTACT_THRESHOLD_N = 1.0
@@ -165,6 +166,7 @@ class QuadrupedVecEnv(RobotVecEnv):
             "contacts": s.foot_contact.astype(np.float64),
             "command": s.command,
             "privileged": np.concatenate([s.base.heading_velocity, s.base_height_m[:, None]], axis=1),
+            GAIT_CLOCK_PART: (self._steps * self.control_dt_s)[:, None],
         }
 
     def episode_metrics(self, i, state):

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from vla_ray.embodiment import EmbodimentConfig
 from vla_ray.language import INSTRUCTION_BYTES
-from vla_ray.observation import ObservationPart, ObservationSpec
+from vla_ray.observation import GAIT_CLOCK_PART, ObservationPart, ObservationSpec
 
 JOINT_VEL_LIMIT = 50.0
 IMU_LIMIT = 200.0
+MAX_CLOCK_S = 1.0e4
 
 
-def quadruped_observation_spec(embodiment: EmbodimentConfig, camera_shape: tuple[int, int] | None) -> ObservationSpec:
+def quadruped_observation_spec(
+    embodiment: EmbodimentConfig, camera_shape: tuple[int, int] | None, gait_clock: bool = False,
+) -> ObservationSpec:
     n = embodiment.num_joints
     parts = [
         ObservationPart("joint_pos", (n,), "rad", "joint positions, embodiment joint order", -6.3, 6.3),
@@ -31,6 +34,9 @@ def quadruped_observation_spec(embodiment: EmbodimentConfig, camera_shape: tuple
             -50.0, 50.0, policy_input=False,
         ),
     ]
+    if gait_clock:
+        parts.append(ObservationPart(GAIT_CLOCK_PART, (1,), "s", "time since the episode began (the CPG head's "
+                                     "oscillators read it)", 0.0, MAX_CLOCK_S))
     if camera_shape is not None:
         h, w = camera_shape
         parts.append(ObservationPart("camera_rgb", (h, w, 3), "8-bit RGB", "head camera image", 0, 255, "uint8"))

@@ -2,8 +2,9 @@
 
 Per observation part an encoder (proprioception sub-encoders + fusion, command/previous
 action, frozen MiniLM instruction embedding, embodiment embedding, optional history and
-vision), a fusion trunk, a Gaussian action head with a state-independent log-std, and a
-separate critic (same encoder layout plus privileged parts) with a value head.
+vision), a fusion trunk, an action head chosen per robot family (vla_ray.models.heads; the baseline is a
+Gaussian with a state-independent log-std), and a separate critic (same encoder layout plus privileged
+parts) with a value head.
 
 model_config keys (all optional):
     embodiment: str            robot preset name (default "humanoid")
@@ -12,6 +13,10 @@ model_config keys (all optional):
     activation: str            elu | relu | tanh | silu (default elu)
     init_log_std: float        initial log standard deviation of the actions (default -2.3: std 0.1,
                                a fraction of a PD stance's tolerance to joint noise)
+    action_head: str           gaussian | deterministic | gmm | dual_arm | cpg | skills (default gaussian)
+    num_components: int        mixture components of the gmm head (default 5, the embodiment guide's)
+    primitive_library: str     the skills head's motion-primitive library (vla_ray.primitives), required by it
+    pretrained_encoder: str    actor encoders and normalization pretrained on episodes (vla_ray.pretraining)
     use_instruction: bool      encode the instruction part (default True)
     instruction_model_path: str | None   local sentence-transformers model (default: bundled MiniLM)
     use_history: bool, use_vision: bool  read proprio_history / camera_rgb when present (default True)
@@ -41,11 +46,14 @@ from vla_ray.models.encoders import (
     init_orthogonal,
     mlp,
 )
+from vla_ray.models.heads import ACTION_HEADS, make_action_head
 from vla_ray.models.normalization import RunningNorm
+from vla_ray.observation import GAIT_CLOCK_PART
 
 MODEL_CONFIG_KEYS = {
     "embodiment", "hidden", "proprio_dim", "activation", "init_log_std", "use_instruction",
-    "instruction_model_path", "use_history", "use_vision",
+    "instruction_model_path", "use_history", "use_vision", "action_head", "num_components", "primitive_library",
+    "pretrained_encoder",
 }
 RLLIB_MODEL_CONFIG_KEYS = {f.name for f in dataclasses.fields(DefaultModelConfig)} | {"vf_share_layers"}
 # Observation parts the proprioception encoder reads, by sub-encoder.
@@ -54,7 +62,7 @@ PROPRIO_GROUPS = {"joints": ("joint_pos", "joint_vel"), "gripper": ("gripper",),
 # Parts with an encoder of their own; every other vector part (command, previous action, end-effector,
 # object and goal poses) is a task part, read by the task encoder.
 OWN_ENCODER_PARTS = {p for parts in PROPRIO_GROUPS.values() for p in parts} | {
-    "instruction", "proprio_history", "camera_rgb", "privileged",
+    "instruction", "proprio_history", "camera_rgb", "privileged", GAIT_CLOCK_PART,
 }
 NORMALIZED_PARTS = (
     "joint_pos", "joint_vel", "imu", "force_torque", "privileged", "proprio_history",
@@ -90,7 +98,8 @@ def resolve_model_config(model_config: dict | None, extra_keys: set[str] = froze
     cfg = {
         "embodiment": "humanoid", "hidden": [256, 128], "proprio_dim": 256, "activation": "elu",
         "init_log_std": -2.3, "use_instruction": True, "instruction_model_path": None,
-        "use_history": True, "use_vision": True,
+        "use_history": True, "use_vision": True, "action_head": "gaussian", "num_components": 5,
+        "primitive_library": None, "pretrained_encoder": None,
     }
     cfg.update({k: v for k, v in given.items() if k in MODEL_CONFIG_KEYS})
     cfg["instruction_embedding_dim"] = InstructionEncoderConfig().embedding_dim
@@ -98,6 +107,13 @@ def resolve_model_config(model_config: dict | None, extra_keys: set[str] = froze
         raise ValueError(f"model_config.hidden={cfg['hidden']}: expected a non-empty list of positive sizes")
     if not math.isfinite(cfg["init_log_std"]):
         raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
+    if cfg["action_head"] not in ACTION_HEADS:
+        raise ValueError(f"model_config.action_head={cfg['action_head']!r}: expected one of {', '.join(ACTION_HEADS)}")
+    if isinstance(cfg["num_components"], bool) or not isinstance(cfg["num_components"], int) or cfg["num_components"] < 1:
+        raise ValueError(f"model_config.num_components={cfg['num_components']!r}: expected an integer >= 1")
+    if (cfg["action_head"] == "skills") != (cfg["primitive_library"] is not None):
+        raise ValueError(f"model_config.primitive_library={cfg['primitive_library']!r}: expected a library path "
+                         "with action_head='skills' and None with any other head")
     return cfg
 
 
@@ -112,6 +128,7 @@ class ObservationEncoder(nn.Module):
             for group, parts in PROPRIO_GROUPS.items() if all(p in part_dims for p in parts)
         }
         self.proprio = ProprioceptionEncoder(proprio_inputs, cfg["proprio_dim"], act)
+        self.proprio_dim = cfg["proprio_dim"]
         self.task_parts = [p for p, shape in part_dims.items() if p not in OWN_ENCODER_PARTS and len(shape) == 1]
         self.task = mlp([sum(part_dims[p][0] for p in self.task_parts), TASK_DIM], act)
         self.embodiment = EmbodimentEmbedding(num_joints, EMBODIMENT_DIM)
@@ -135,14 +152,16 @@ class ObservationEncoder(nn.Module):
         self.trunk = mlp([width, *cfg["hidden"]], act)
         self.output_dim = cfg["hidden"][-1]
 
-    def forward(self, obs: dict[str, torch.Tensor], instruction_embedding: torch.Tensor | None) -> torch.Tensor:
-        proprio_inputs = {
+    def encode_proprio(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.proprio({
             group: torch.cat([obs[p] for p in parts], dim=-1) for group, parts in PROPRIO_GROUPS.items()
             if group in self.proprio.encoders
-        }
+        })
+
+    def forward(self, obs: dict[str, torch.Tensor], instruction_embedding: torch.Tensor | None) -> torch.Tensor:
         batch = obs["joint_pos"].shape[0]
         features = [
-            self.proprio(proprio_inputs),
+            self.encode_proprio(obs),
             self.task(torch.cat([obs[p] for p in self.task_parts], dim=-1)),
             self.embodiment(batch),
         ]
@@ -163,7 +182,9 @@ def module_inputs(module, cfg: dict) -> tuple[EmbodimentConfig, dict[str, tuple[
     embodiment = get_embodiment(cfg["embodiment"])
     part_dims = {name: tuple(space.shape) for name, space in module.observation_space.spaces.items()}
     action_dim = module.action_space.shape[0]
-    if action_dim != embodiment.action_dim:
+    # The skills head outputs a chunk of several control steps' actions; it checks the chunk length itself.
+    chunked = cfg["action_head"] == "skills" and action_dim % embodiment.action_dim == 0
+    if action_dim != embodiment.action_dim and not chunked:
         raise ValueError(f"{type(module).__name__}: action space has {action_dim} dims: expected "
                          f"{embodiment.action_dim} for {embodiment.robot_name}")
     return embodiment, part_dims, action_dim
@@ -179,16 +200,33 @@ def input_preprocessing(cfg: dict, part_dims: dict) -> tuple[InstructionEncoder 
     return instructions, nn.ModuleDict({p: RunningNorm(part_dims[p]) for p in NORMALIZED_PARTS if p in part_dims})
 
 
+def load_pretrained_encoder(cfg: dict, encoder: ObservationEncoder, norms: nn.ModuleDict) -> None:
+    """Initialize an actor encoder and the norms from model_config["pretrained_encoder"], when it names one."""
+    if cfg["pretrained_encoder"]:
+        from vla_ray.pretraining.pretrain import load_encoder  # that module builds VLA modules: import it late
+
+        load_encoder(encoder, norms, cfg["pretrained_encoder"])
+
+
+def _rename_legacy_head_keys(state_dict, prefix, *args):
+    """Checkpoints written before heads were selectable kept the Gaussian head's mean and log-std on the module
+    itself; they load into GaussianHead unchanged."""
+    for old, new in (("action_mean.", "head.mean."), ("action_log_std", "head.log_std")):
+        for key in [k for k in state_dict if k.startswith(prefix + old)]:
+            state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+
+
 class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def setup(self):
         cfg = self._resolved_config()
         embodiment, part_dims, action_dim = module_inputs(self, cfg)
         self._instructions, self.norms = input_preprocessing(cfg, part_dims)
         self.actor = ObservationEncoder(part_dims, embodiment.num_joints, cfg, privileged=False)
-        self.action_mean = nn.Linear(self.actor.output_dim, action_dim)
-        self.action_log_std = nn.Parameter(torch.full((action_dim,), float(cfg["init_log_std"])))
         init_orthogonal(self.actor)
-        init_orthogonal(self.action_mean, gain=0.01)
+        load_pretrained_encoder(cfg, self.actor, self.norms)
+        self.head = make_action_head(cfg, embodiment, self.actor.output_dim, action_dim, part_dims)
+        self.action_dist_cls = self.head.distribution
+        self._register_load_state_dict_pre_hook(_rename_legacy_head_keys)
         if self.inference_only:
             # EnvRunner copy: it only ever infers, so keep it in eval mode (see train()).
             self.eval()
@@ -210,14 +248,16 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             return None
         return self._instructions.embed_codes(obs["instruction"])
 
-    def _action_dist_inputs(self, obs, instruction_embedding) -> torch.Tensor:
-        mean = self.action_mean(self.actor(obs, instruction_embedding))
-        return torch.cat([mean, self.action_log_std.expand_as(mean)], dim=-1)
+    def _action_dist_inputs(self, raw, obs, instruction_embedding) -> torch.Tensor:
+        # Heads that read observation parts themselves read them as measured (the skills head's pose), not
+        # running-normalized as the towers do.
+        return self.head(self.actor(obs, instruction_embedding), raw)
 
     # -- RLModule API ------------------------------------------------------------------------------
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs = batch[Columns.OBS]
-        return {Columns.ACTION_DIST_INPUTS: self._action_dist_inputs(self._normalized(obs), self._instruction_embedding(obs))}
+        inputs = self._action_dist_inputs(obs, self._normalized(obs), self._instruction_embedding(obs))
+        return {Columns.ACTION_DIST_INPUTS: inputs}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         raw = batch[Columns.OBS]
@@ -227,7 +267,7 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         obs = self._normalized(raw)
         instruction = self._instruction_embedding(raw)
         return {
-            Columns.ACTION_DIST_INPUTS: self._action_dist_inputs(obs, instruction),
+            Columns.ACTION_DIST_INPUTS: self._action_dist_inputs(raw, obs, instruction),
             Columns.EMBEDDINGS: self.critic(obs, instruction),
         }
 

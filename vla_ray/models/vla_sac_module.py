@@ -24,7 +24,8 @@ from torch import nn
 
 from vla_ray.models.encoders import init_orthogonal, mlp
 from vla_ray.models.vla_module import (
-    ObservationEncoder, input_preprocessing, module_inputs, normalized_parts, resolve_model_config,
+    ObservationEncoder, input_preprocessing, load_pretrained_encoder, module_inputs, normalized_parts,
+    resolve_model_config,
 )
 
 # Where the module leaves the instruction embedding for the towers: inside the observation dict, so it
@@ -72,6 +73,10 @@ class VLASACModule(DefaultSACTorchRLModule):
 
     def setup(self):
         cfg = resolve_model_config(self.model_config, extra_keys=SAC_MODEL_CONFIG_KEYS)
+        if cfg["action_head"] != "gaussian":
+            # SAC needs reparameterized samples; the mixture heads draw a discrete component and have none.
+            raise ValueError(f"model_config.action_head={cfg['action_head']!r}: SAC's actor is a squashed "
+                             "Gaussian; the other heads train with PPO")
         self.twin_q = bool(self.model_config.get("twin_q", True))
         embodiment, part_dims, action_dim = module_inputs(self, cfg)
         self._instructions, self.norms = input_preprocessing(cfg, part_dims)
@@ -80,6 +85,7 @@ class VLASACModule(DefaultSACTorchRLModule):
         self.pi = _SquashedGaussianHead(self.pi_encoder.output_dim, action_dim)
         init_orthogonal(self.pi_encoder)
         init_orthogonal(self.pi, gain=0.01)
+        load_pretrained_encoder(cfg, self.pi_encoder.encoder, self.norms)
         if not self.inference_only:
             def q_tower() -> _Tower:
                 tower = _Tower(ObservationEncoder(part_dims, embodiment.num_joints, cfg, privileged=True),
