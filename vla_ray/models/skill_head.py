@@ -46,7 +46,6 @@ class SkillHead(nn.Module):
                              f"action_chunk={library.horizon}, no gripper channels)")
         k = self.num_components = library.num_primitives
         self.action_dim = action_dim
-        self.primitive_names = library.names
         self.distribution = TorchGaussianMixture.get_partial_dist_cls(num_components=k)
         self.selector = mlp([input_dim, 256, k], cfg["activation"], last_activation=False)
         self.adjustment = mlp([input_dim, 128, library.latent_dim], cfg["activation"], last_activation=False)
