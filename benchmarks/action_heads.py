@@ -63,6 +63,7 @@ def train(env_id: str, env_config: dict, head: str, args, run_dir: Path) -> tupl
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--robots", nargs="+", choices=sorted(SETUPS), default=sorted(SETUPS))
+    p.add_argument("--heads", nargs="+", default=None, help="only these of each robot's heads (the baseline always runs)")
     p.add_argument("--env-steps", type=int, default=300_000, help="training budget per head")
     p.add_argument("--episodes", type=int, default=50, help="held-out evaluation episodes per head")
     p.add_argument("--seed", type=int, default=0)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for robot in args.robots:
         env_id, env_config, heads = SETUPS[robot]
-        for head in ("gaussian", *heads):
+        for head in ("gaussian", *(h for h in heads if args.heads is None or h in args.heads)):
             start = time.time()
             checkpoint, steps, control_steps, train_s = train(env_id, env_config, head, args,
                                                               args.runs / f"{robot}_{head}")

@@ -1,6 +1,8 @@
 """Motion primitives from the real DeepMimic clips (the VAE round trip on held-out motion, k-means, names, the
 library file), the skills head on top of them, and chunks executed at the right control steps."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -166,8 +168,11 @@ def test_an_exported_skills_policy_acts_like_the_local_policy(built, tmp_path):
     policy = Policy(module, PolicyCard(envs.HUMANOID_LOCOMOTION_ID, settings, skills_config(path), "humanoid", "", 0, 0))
     obs = {k: v.numpy() for k, v in observations(env).items()}
     expected = policy.act(obs, deterministic=True)
-    for actions in exported_actions(export_policy(policy, tmp_path), obs):
+    exported = export_policy(policy, tmp_path)
+    for actions in exported_actions(exported, obs):
         np.testing.assert_allclose(actions, expected, atol=1e-5, rtol=0)
+    output = json.loads(exported.interface.read_text())["output"]
+    assert output["shape"] == [HORIZON * 32] and "next 5 control steps" in output["description"]
 
 
 def test_the_server_answers_a_chunk_policy_with_every_steps_safe_targets(built, tmp_path):

@@ -175,13 +175,18 @@ def _interface_json(policy: Policy, interface: PolicyInterface, names: tuple[str
         for name, part in ((name, spec.part(name)) for name in names)
     ]
     card = policy.card
+    width = int(policy.module.action_space.shape[0])
+    chunk = width // interface.embodiment.action_dim
+    meaning = "deterministic normalized action, embodiment joint order"
+    if chunk > 1:
+        meaning = (f"deterministic normalized actions of the next {chunk} control steps in order, each in embodiment "
+                   "joint order")
     return {
         "files": {"torchscript": TORCHSCRIPT_FILE, "onnx": ONNX_FILE},
         "batch": "every input and the output have a leading batch axis of any size",
         "inputs": inputs,
         "output": {
-            "name": OUTPUT_NAME, "shape": [int(policy.module.action_space.shape[0])], "dtype": "float32",
-            "low": -1.0, "high": 1.0, "description": "deterministic normalized action, embodiment joint order",
+            "name": OUTPUT_NAME, "shape": [width], "dtype": "float32", "low": -1.0, "high": 1.0, "description": meaning,
         },
         "instruction": instruction,
         "embodiment": embodiment_to_dict(interface.embodiment),
