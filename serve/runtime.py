@@ -7,6 +7,7 @@ into commands through the same Policy.act and JointCommander the environment use
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import envs
 from serve.validation import ObservationValidator
 from vla_ray.checkpoints import module_path, resolve_checkpoint
-from vla_ray.control import JointCommander
+from vla_ray.control import JointCommander, SafetyReport
 from vla_ray.policy import Policy
 
 MODULE_STATE = "module_state.pkl"
@@ -79,9 +80,9 @@ class PolicyRuntime:
             current = commands[-1].targets
         joints = self._joint_names
         first = commands[0]
-        fallback = np.any([c.safety.fallback for c in commands], axis=0)
-        limit_clamped = np.any([c.safety.limit_clamped for c in commands], axis=0)
-        velocity_clamped = np.any([c.safety.velocity_clamped for c in commands], axis=0)
+        # One report for the whole chunk: a joint counts as clamped if any step clamped it.
+        report = SafetyReport(*(np.any([getattr(c.safety, f.name) for c in commands], axis=0)
+                                for f in dataclasses.fields(SafetyReport)))
         responses = []
         for i in range(len(requests)):
             response = {
@@ -89,12 +90,12 @@ class PolicyRuntime:
                 "policy_version": self.version,
                 "action": first.targets[i].tolist(),
                 # null where the policy output was not finite (JSON has no NaN); the action then holds position.
-                "normalized_action": None if fallback[i] else normalized[i].tolist(),
+                "normalized_action": None if report.fallback[i] else normalized[i].tolist(),
                 "safety": {
-                    "intervened": bool(fallback[i] or limit_clamped[i].any() or velocity_clamped[i].any()),
-                    "fallback": bool(fallback[i]),
-                    "limit_clamped": joints[limit_clamped[i]].tolist(),
-                    "velocity_clamped": joints[velocity_clamped[i]].tolist(),
+                    "intervened": bool(report.intervened[i]),
+                    "fallback": bool(report.fallback[i]),
+                    "limit_clamped": joints[report.limit_clamped[i]].tolist(),
+                    "velocity_clamped": joints[report.velocity_clamped[i]].tolist(),
                 },
             }
             if len(commands) > 1:
