@@ -60,7 +60,12 @@ class LocalCluster:
 
     def add_node(self, num_cpus: int, resources: dict) -> str:
         """Start a second raylet joining the head; returns its node id once the cluster lists it."""
-        known = {n["node_id"] for n in self.nodes()}
+        deadline = time.time() + 60
+        # The head must be listed first, or it would be taken for the new node below.
+        while not (known := {n["node_id"] for n in self.nodes()}) and time.time() < deadline:
+            time.sleep(1)
+        if not known:
+            raise RuntimeError("the head node was never listed")
         # Its own temp dir: two raylets on one machine would otherwise share (and garbage-collect) each other's
         # unpacked job working directories. Short, because Ray's Unix socket paths live under it.
         temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
@@ -76,7 +81,9 @@ class LocalCluster:
         raise RuntimeError("the second Ray node did not join")
 
     def nodes(self) -> list[dict]:
-        return json.loads(self.ray("list", "nodes", "--format", "json").stdout)
+        out = self.ray("list", "nodes", "--format", "json").stdout
+        # Before the head's raylet registers, the state API answers with this text instead of an empty list.
+        return [] if out.strip() == "No resource in the cluster" else json.loads(out)
 
     def ray(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         """A two-word `ray` CLI command (`job submit`, `list nodes`, ...) against this cluster's dashboard."""
