@@ -2,10 +2,12 @@
 and the cost of rendering a camera observation.
 
     python -m benchmarks.robot_step_rates [--seconds 5] [--num-envs 16] [--robots spot franka_panda ...]
+    python -m benchmarks.robot_step_rates --robots franka_panda xarm6 ur5e --action-type end_effector --control-hz 20
 
 Per robot the environment is its default task (manipulators: reach; the quadruped: walking on flat
 ground); the bare loop steps the same compiled scene, holding the home pose's PD targets, with
-the same physics steps per control step and as many robot states as the batch. Ratios compare
+the same physics steps per control step and as many robot states as the batch (with --action-type
+end_effector the environment also solves each arm's IK every control step). Ratios compare
 the batched environment's per-robot rate with the bare loop's; runs alternate to share machine noise.
 """
 
@@ -49,8 +51,8 @@ def render_ms(robot: str, size: tuple[int, int], frames: int = 200) -> float:
     return elapsed
 
 
-def measure(robot: str, seconds: float, num_envs: int) -> dict:
-    env = make_env(robot, num_envs)
+def measure(robot: str, seconds: float, num_envs: int, **settings) -> dict:
+    env = make_env(robot, num_envs, **settings)
     env.reset(seed=0)
     hold = env.commander.scaler.to_normalized(env.sim.positions()).astype(np.float32)
     qpos, ctrl = env.sim.keyframe("home")
@@ -74,11 +76,15 @@ def main():
     p.add_argument("--num-envs", type=int, default=16, help="robots in the batched environment")
     p.add_argument("--robots", nargs="*", default=[r for r in EMBODIMENTS if r != "humanoid"],
                    help="the humanoid has its own benchmark (benchmarks.env_step_rate)")
+    p.add_argument("--action-type", choices=("joint_position", "end_effector"), default=None,
+                   help="manipulators only; default: the preset's (joint positions)")
+    p.add_argument("--control-hz", type=float, default=None, help="override the robots' control rate")
     args = p.parse_args()
+    settings = {k: v for k, v in (("action_type", args.action_type), ("control_frequency_hz", args.control_hz)) if v}
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-               "num_envs": args.num_envs}
+               "num_envs": args.num_envs, **settings}
     for robot in args.robots:
-        results[robot] = measure(robot, args.seconds, args.num_envs)
+        results[robot] = measure(robot, args.seconds, args.num_envs, **settings)
         print(robot, json.dumps(results[robot]), flush=True)
     print(json.dumps(results, indent=2))
 

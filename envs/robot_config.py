@@ -17,8 +17,8 @@ from vla_ray.embodiment import EMBODIMENTS, EmbodimentConfig, get_embodiment
 
 # Settings that shape the spaces or the simulated model; changing them needs a new environment.
 FIXED_AT_CONSTRUCTION = (
-    "embodiment", "model_path", "camera", "camera_size", "action_scaling", "action_scale", "terrain",
-    "observe_gait_clock",
+    "embodiment", "model_path", "camera", "camera_size", "action_scaling", "action_scale", "action_type",
+    "control_frequency_hz", "terrain", "observe_gait_clock",
 )
 
 
@@ -34,6 +34,11 @@ class RobotEnvConfig:
     camera_size: tuple[int, int] = (64, 64)  # height, width
     action_scaling: str | None = None  # None: the embodiment's; else "joint_limits" or "nominal_offset"
     action_scale: float | None = None  # nominal_offset: rad per unit action; None: the embodiment's
+    # None: the embodiment's (joint positions); "end_effector": the abstract grasp-site action every single arm
+    # shares (vla_ray.control.end_effector), converted to joint targets by IK.
+    action_type: str | None = None
+    # None: the embodiment's. One policy driving several arms runs them all at one rate (PD in between).
+    control_frequency_hz: float | None = None
     randomization: dict = field(default_factory=dict)  # RandomizationConfig fields; {} = off (opt-in)
     episode_tag: str = ""  # echoed in every episode summary, so metrics can be grouped
 
@@ -52,6 +57,12 @@ class RobotEnvConfig:
             self._fail("action_scaling", "None, 'joint_limits' or 'nominal_offset'")
         if self.action_scale is not None and self.action_scale <= 0:
             self._fail("action_scale", "None or > 0")
+        if self.action_type not in (None, "joint_position", "end_effector"):
+            self._fail("action_type", "None, 'joint_position' or 'end_effector'")
+        if self.control_frequency_hz is not None and not self.control_frequency_hz > 0:
+            self._fail("control_frequency_hz", "None or > 0")
+        if self.action_type == "end_effector" and get_embodiment(self.embodiment).robot_type != "single_arm":
+            self._fail("action_type", f"a joint-space action for {self.embodiment} (end-effector actions move one arm)")
         self.randomization_config()  # validates the ranges, naming the bad one
         self._validate_task()
 
@@ -77,8 +88,11 @@ class RobotEnvConfig:
         return RandomizationConfig.from_kwargs(self.randomization)
 
     def resolved_embodiment(self) -> EmbodimentConfig:
-        """The embodiment preset with this config's action-scaling overrides applied."""
-        return get_embodiment(self.embodiment).with_action_scaling(self.action_scaling, self.action_scale)
+        """The embodiment preset with this config's action type, action scaling and control rate applied."""
+        preset = get_embodiment(self.embodiment).with_action_scaling(self.action_scaling, self.action_scale)
+        if self.control_frequency_hz is not None:
+            preset = preset.with_overrides(control_frequency_hz=float(self.control_frequency_hz))
+        return preset.with_action_type(self.action_type)
 
     def updated(self, settings: dict):
         """This config with `settings` changed (validated); settings fixed at construction are refused.

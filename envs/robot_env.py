@@ -22,8 +22,7 @@ from gymnasium.vector.utils import batch_space
 from envs.randomization import (
     NOISY_PARTS, LatencyBuffer, PhysicsRandomizer, PushSchedule, RandomizationScope, SensorNoise, sample_delay_steps,
 )
-from envs.simulation import RobotSimulation, SceneExtension, compile_scene, substeps_per_control
-from vla_ray.control import JointCommander
+from envs.simulation import RobotSimulation, SceneExtension, compile_scene, joint_commander, substeps_per_control
 from vla_ray.env_settings import merge_settings
 from vla_ray.language import INSTRUCTION_BYTES, encode_instruction
 
@@ -54,7 +53,7 @@ class RobotVecEnv(VectorEnv):
         self.control_dt_s = 1.0 / embodiment.control_frequency_hz
         self.physics_dt_s = float(model.opt.timestep)
         self.substeps = substeps_per_control(self.control_dt_s, self.physics_dt_s, f"{embodiment.robot_name} scene")
-        self.commander = JointCommander(embodiment)
+        self.commander = joint_commander(embodiment, cfg.model_path)
         self.metadata = {**self.metadata, "render_fps": round(embodiment.control_frequency_hz)}
 
         self.observation_spec = self.interface.observation_spec
@@ -68,6 +67,7 @@ class RobotVecEnv(VectorEnv):
         self._reward_fns = self.reward_terms()
         self._termination_fns = self.termination_terms()
         self.term_names = tuple(self._reward_fns)
+        self._check_reward_weights(cfg.reward_weights)
         self._configs = [cfg] * n
         self._pending: list[dict] = [{} for _ in range(n)]
         self._rngs = [np.random.default_rng() for _ in range(n)]
@@ -143,8 +143,13 @@ class RobotVecEnv(VectorEnv):
         for i in range(self.num_envs):
             merged = dict(self._pending[i])
             merge_settings(merged, settings)  # two range changes before a reset both count
-            self._configs[i].updated(merged)  # fail here, in the caller, not at some later reset
+            self._check_reward_weights(self._configs[i].updated(merged).reward_weights)  # fail here, not at a reset
             self._pending[i] = merged
+
+    def _check_reward_weights(self, weights: dict) -> None:
+        unknown = sorted(set(weights) - set(self.term_names))
+        if unknown:
+            raise ValueError(f"reward_weights: unknown terms {unknown}: expected names from {list(self.term_names)}")
 
     # -- gymnasium API --------------------------------------------------------------------------------
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
@@ -226,7 +231,8 @@ class RobotVecEnv(VectorEnv):
         cfg, rng = self._configs[i], self._rngs[i]
         task = self._tasks[i] = self.make_task(cfg)
         self._instruction[i] = encode_instruction(task.instruction)
-        self._weights[i] = [task.reward_weights.get(name, 0.0) for name in self.term_names]
+        weights = {**task.reward_weights, **cfg.reward_weights}  # the settings' per-term overrides win
+        self._weights[i] = [weights.get(name, 0.0) for name in self.term_names]
         self._max_steps[i] = int(round(cfg.episode_length_s / self.control_dt_s))
         randomization = cfg.randomization_config()
         self.randomizer.apply(self.sim.models[i], rng, randomization)

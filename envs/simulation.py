@@ -16,6 +16,7 @@ import numpy as np
 
 from envs.assets import resolve_model_path
 from envs.model_layout import ModelLayout
+from vla_ray.control import JointCommander
 from vla_ray.embodiment import EmbodimentConfig
 
 SceneExtension = Callable[[mujoco.MjSpec], None]
@@ -27,6 +28,14 @@ def compile_scene(model_path: str, extensions: Sequence[SceneExtension] = ()) ->
     for extend in extensions:
         extend(spec)
     return spec.compile()
+
+
+def joint_commander(embodiment: EmbodimentConfig, model_path: str | None = None) -> JointCommander:
+    """The embodiment's JointCommander; an end-effector action's IK solves on the robot's own model (`model_path`,
+    default the embodiment's), without a task's objects, so environment and server convert alike."""
+    if embodiment.action_type != "end_effector":
+        return JointCommander(embodiment)
+    return JointCommander(embodiment, compile_scene(model_path or embodiment.model_path))
 
 
 def substeps_per_control(control_dt_s: float, physics_dt_s: float, where: str) -> int:

@@ -86,9 +86,12 @@ def iteration_metrics(it: Iteration) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    embodiment = envs.policy_interface(args.env, args.env_config).embodiment.robot_name
+    robot = envs.policy_interface(args.env, args.env_config).embodiment
+    embodiment = robot.robot_name
     overrides = {"lr": args.lr} if args.algorithm == "ppo" else {}
-    training = training_config(args, {"embodiment": embodiment, **args.model_config}, **overrides)
+    training = training_config(
+        args, {"embodiment": embodiment, "action_type": robot.action_type, **args.model_config}, **overrides
+    )
     config = build_algorithm_config(args, training, args.env, args.env_config, EpisodeMetricsCallback)
     if args.imitation is not None:
         config = with_imitation(config, args.imitation, args.env, args.env_config)

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 import envs
+from envs.simulation import joint_commander
 from serve.validation import ObservationValidator
 from vla_ray.checkpoints import module_path, resolve_checkpoint
-from vla_ray.control import JointCommander, SafetyReport
+from vla_ray.control import SafetyReport
 from vla_ray.policy import Policy
 
 MODULE_STATE = "module_state.pkl"
@@ -43,7 +44,8 @@ class PolicyRuntime:
         self.policy = policy
         self.version = version
         self.interface = envs.policy_interface(policy.card.env_id, policy.card.env_config)
-        self.commander = JointCommander(self.interface.embodiment)
+        # The environment's own commander, so an end-effector action's IK solves on the same robot model.
+        self.commander = joint_commander(self.interface.embodiment, policy.card.env_config.get("model_path"))
         self.validate = ObservationValidator(self.interface.observation_spec, self.interface.instruction)
         self._joint_names = np.asarray(self.interface.embodiment.joint_names)  # indexed by the safety report
     @classmethod

@@ -27,23 +27,38 @@ AUTH_ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
 class LocalCluster:
     """A head node (plus any nodes added) started with `ray start --block`."""
 
+    HEAD_ATTEMPTS = 2  # a head whose ports were taken between free_port() and its bind never comes up: retry
+
     def __init__(self, num_cpus: int):
-        self.port, dashboard = free_port(), free_port()
-        self.address = f"http://127.0.0.1:{dashboard}"  # the jobs API
-        self.gcs = f"127.0.0.1:{self.port}"
         self.env = dict(AUTH_ENV)
         self.procs: list[subprocess.Popen] = []
         self.temp_dirs: list[str] = []
+        self.logs: list[Path] = []
+        for _ in range(self.HEAD_ATTEMPTS):
+            if self._start_head(num_cpus):
+                return
+            failure = f"{self.ready_error[-1500:]}\n`ray start` said: {self.logs[-1].read_text()[-1500:]}"
+            self.stop()
+            self.procs = []
+        raise RuntimeError(f"Ray head on {self.address} did not come up in {self.HEAD_ATTEMPTS} attempts: {failure}")
+
+    def _start_head(self, num_cpus: int) -> bool:
+        """Start a head on fresh ports; True once its jobs API answers."""
+        self.port, dashboard = free_port(), free_port()
+        self.address = f"http://127.0.0.1:{dashboard}"  # the jobs API
+        self.gcs = f"127.0.0.1:{self.port}"
         self._start(["--head", f"--port={self.port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
                      f"--num-cpus={num_cpus}"])
-        deadline = time.time() + 120
+        deadline = time.time() + 90
         while time.time() < deadline:
             ready = self.ray("job", "list", check=False)
             if ready.returncode == 0:
-                return
+                return True
+            if self.procs[-1].poll() is not None:  # `ray start --block` exited: this head is gone
+                break
             time.sleep(2)
-        self.stop()
-        raise RuntimeError(f"Ray head on {self.address} did not come up: {ready.stderr[-2000:]}")
+        self.ready_error = ready.stderr
+        return False
 
     def _start(self, args: list[str]) -> None:
         # Every port a node would otherwise take at a fixed default (its dashboard agent's 52365 above all) is a
@@ -53,10 +68,14 @@ class LocalCluster:
                  f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}"]
         if "--head" in args:
             ports.append(f"--ray-client-server-port={free_port()}")
-        self.procs.append(subprocess.Popen(
-            [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *ports, *args],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        ))
+        log_dir = tempfile.mkdtemp(prefix="ray-start-", dir="/tmp")
+        self.temp_dirs.append(log_dir)
+        self.logs.append(Path(log_dir) / "ray_start.log")
+        with self.logs[-1].open("w") as log:  # read back when a node does not come up
+            self.procs.append(subprocess.Popen(
+                [RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *ports, *args],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
 
     def add_node(self, num_cpus: int, resources: dict) -> str:
         """Start a second raylet joining the head; returns its node id once the cluster lists it."""

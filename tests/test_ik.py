@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from envs.assets import resolve_model_path
-from envs.experts.ik import DampedLeastSquaresIK, orientation_error
+from vla_ray.control.ik import DampedLeastSquaresIK, orientation_error
 
 LEFT_ARM = (
     "l_shoulder_pitch", "l_shoulder_roll", "l_shoulder_yaw", "l_elbow", "l_wrist_yaw", "l_wrist_pitch", "l_wrist_roll",

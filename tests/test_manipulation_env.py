@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from envs.manipulation import rewards
 from envs.manipulation.env import ManipulationEnv, ManipulationVecEnv
 
 
@@ -69,6 +70,30 @@ def test_settings_change_at_the_next_reset_and_space_shaping_settings_are_refuse
     with pytest.raises(ValueError, match="friction"):
         env.apply_settings({"randomization": {"friction": (2.0, 1.0)}})
     env.close()
+
+
+def test_reward_weight_overrides_change_the_reward_and_unknown_terms_are_refused():
+    """The settings' reward_weights override the task's per term: the reward equals the terms at the new weights."""
+    plain = ManipulationVecEnv(num_envs=1, embodiment="franka_panda", task="reach")
+    tuned = ManipulationVecEnv(num_envs=1, embodiment="franka_panda", task="reach",
+                               reward_weights={"approach_goal": 2.0, "action_rate": 0.0})
+    try:
+        for env in (plain, tuned):
+            env.reset(seed=4)
+        action = _hold(plain)
+        _, reward_plain, *_ = plain.advance(action)
+        _, reward_tuned, *_ = tuned.advance(action)
+        state = tuned._state
+        extra = 2.0 * rewards.approach_goal(state) + 0.5 * rewards.action_rate(state)
+        np.testing.assert_allclose(reward_tuned - reward_plain, extra * tuned.control_dt_s, rtol=1e-6, atol=1e-12)
+        assert reward_tuned[0] > reward_plain[0]
+        with pytest.raises(ValueError, match=r"unknown terms \['reach_gaol'\]"):
+            tuned.apply_settings({"reward_weights": {"reach_gaol": 1.0}})
+    finally:
+        plain.close()
+        tuned.close()
+    with pytest.raises(ValueError, match="unknown terms"):
+        ManipulationVecEnv(num_envs=1, embodiment="franka_panda", task="reach", reward_weights={"lift": 1.0})
 
 
 def test_a_task_for_another_kind_of_robot_is_refused_by_name():

@@ -43,9 +43,10 @@ ONNX_OPSET = 17  # supported by every onnxruntime release since 1.11
 EXAMPLE_BATCH = 2  # not 1: a size-1 axis broadcasts, so the tracers could bake it in instead of the batch
 ROBOT_SIDE_NOTE = (
     "The output is the normalized action in [-1, 1]. The robot must still map it to joint targets with the "
-    "embodiment's action scaling and pass them through the safety filter, stepping from the measured positions "
-    "in current_position_parts, concatenated (vla_ray.control.JointCommander: ActionScaler, then SafetyFilter), exactly as "
-    "the training environment and the server do."
+    "embodiment's action scaling (or, for action_type end_effector, the inverse kinematics of "
+    "vla_ray.control.end_effector) and pass them through the safety filter, stepping from the measured positions "
+    "in current_position_parts, concatenated (vla_ray.control.JointCommander), exactly as the training "
+    "environment and the server do."
 )
 
 

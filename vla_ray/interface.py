@@ -22,19 +22,19 @@ class PolicyInterface:
     observation_spec: ObservationSpec
     instruction: str  # what the environment's task says in words; the default when a client sends none
     # The observation parts holding the measured positions the safety filter steps from, one value per
-    # action channel once concatenated: joint positions, then gripper openings for robots with grippers.
+    # command channel once concatenated: joint positions, then gripper openings for robots with grippers.
     current_position_parts: tuple[str, ...] = ("joint_pos",)
 
     def __post_init__(self):
         sizes = [self.observation_spec.part(name).shape for name in self.current_position_parts]
-        if any(len(shape) != 1 for shape in sizes) or sum(s[0] for s in sizes) != self.embodiment.action_dim:
+        if any(len(shape) != 1 for shape in sizes) or sum(s[0] for s in sizes) != self.embodiment.command_dim:
             raise ValueError(
                 f"PolicyInterface({self.env_id}).current_position_parts={self.current_position_parts!r} have shapes "
-                f"{sizes}: expected vectors of {self.embodiment.action_dim} values in all, one per action channel"
+                f"{sizes}: expected vectors of {self.embodiment.command_dim} values in all, one per command channel"
             )
 
     def current_positions(self, parts: dict[str, np.ndarray]) -> np.ndarray:
-        """(N, action_dim) measured positions from a batch of observation parts."""
+        """(N, command_dim) measured positions from a batch of observation parts."""
         return np.concatenate([np.asarray(parts[name], dtype=np.float64) for name in self.current_position_parts], axis=-1)
 
     def nominal_positions(self) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from envs.experts.ik import DampedLeastSquaresIK, orientation_error
+from vla_ray.control.ik import DampedLeastSquaresIK, orientation_error
 from envs.experts.waypoints import CLOSED, OPEN
 from envs.manipulation.env import ManipulationVecEnv
 from envs.manipulation.tasks import bimanual_insertion as insertion

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from envs.experts.ik import DampedLeastSquaresIK
+from vla_ray.control.ik import DampedLeastSquaresIK
 from envs.experts.waypoints import CLOSED, HOVER_M, IK_ITERATIONS, OPEN, _top_down, _yaw
 from envs.manipulation.env import ManipulationVecEnv
 from envs.manipulation.tasks.mobile_pick import LIFT_M

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from envs.experts.ik import DampedLeastSquaresIK
+from vla_ray.control.ik import DampedLeastSquaresIK
 from envs.manipulation.env import ManipulationVecEnv
 from envs.manipulation.tasks.peg_insertion import PEG_HALF_SIZE_M, SOCKET_DEPTH_M
 

@@ -42,6 +42,12 @@ def reach_goal_fine(s: ManipulationState) -> np.ndarray:
     return _kernel(ee_goal_distance(s), FINE_M)
 
 
+def approach_goal(s: ManipulationState) -> np.ndarray:
+    """reach_goal's pull from afar: the coarse kernel is ~0 beyond 0.3 m, where a reach starts (no task weights it;
+    reward_weights turns it on)."""
+    return _kernel(ee_goal_distance(s), APPROACH_M)
+
+
 def reach_object(s: ManipulationState) -> np.ndarray:
     return _kernel(ee_object_distance(s), COARSE_M)
 
@@ -96,6 +102,7 @@ def joint_velocity(s: ManipulationState) -> np.ndarray:
 REWARD_TERMS = {
     "reach_goal": reach_goal,
     "reach_goal_fine": reach_goal_fine,
+    "approach_goal": approach_goal,
     "reach_object": reach_object,
     "approach_object": approach_object,
     "object_lifted": object_lifted,

@@ -33,8 +33,9 @@ class ActionScaler:
         if array.shape[-1] != self.action_dim:
             raise ValueError(f"{what} has {array.shape[-1]} values per row: expected action_dim={self.action_dim}")
 
-    def to_targets(self, action: np.ndarray) -> np.ndarray:
-        """(..., action_dim) normalized action -> (..., action_dim) joint targets and gripper openings."""
+    def to_targets(self, action: np.ndarray, current: np.ndarray | None = None) -> np.ndarray:
+        """(..., action_dim) normalized action -> (..., action_dim) joint targets and gripper openings. Joint-space
+        targets do not depend on the measured positions `current` (an EndEffectorScaler's do)."""
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         self._check(action, "action")
         joints = action[..., : self.num_joints]

@@ -32,18 +32,18 @@ class SafetyFilter:
         self.lower = embodiment.joint_lower
         self.upper = embodiment.joint_upper
         self.num_joints = embodiment.num_joints
-        self.action_dim = embodiment.action_dim
+        self.command_dim = embodiment.command_dim
         # Largest change of a joint target in one control period.
         self.max_step = embodiment.max_joint_velocity / embodiment.control_frequency_hz
 
     def __call__(self, targets: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, SafetyReport]:
-        """Filter (N, action_dim) targets given the (N, action_dim) measured positions of the same channels
+        """Filter (N, command_dim) targets given the (N, command_dim) measured positions of the same channels
         (joint positions first, then gripper openings in [0, 1])."""
         targets = np.asarray(targets, dtype=np.float64)
         current = np.asarray(current, dtype=np.float64)
         n = self.num_joints
-        if targets.ndim != 2 or targets.shape[1] != self.action_dim:
-            raise ValueError(f"targets have shape {targets.shape}: expected (N, {self.action_dim})")
+        if targets.ndim != 2 or targets.shape[1] != self.command_dim:
+            raise ValueError(f"targets have shape {targets.shape}: expected (N, {self.command_dim})")
         if current.shape != targets.shape:
             raise ValueError(f"current positions have shape {current.shape}: expected {targets.shape}")
         fallback = ~np.isfinite(targets).all(axis=1)
@@ -56,6 +56,6 @@ class SafetyFilter:
             velocity_clamped=stepped != joints,
             fallback=fallback,
         )
-        if self.action_dim == n:
+        if self.command_dim == n:
             return safe, report
         return np.concatenate([safe, np.clip(commanded[:, n:], 0.0, 1.0)], axis=1), report

@@ -25,6 +25,9 @@ ACTION_SCALING_MODES = ("joint_limits", "nominal_offset")
 
 # Action types whose vector is one channel per joint followed by the end-effector channels.
 JOINT_SPACE_ACTION_TYPES = ("joint_position", "joint_velocity")
+# The end-effector action's pose channels (the embodiment guide's abstract action: dx, dy, dz, roll, pitch, yaw),
+# followed by the end-effector channels.
+EE_POSE_DELTA_DIM = 6
 
 # Width of each proprioceptive sensor group; per-joint groups scale with the robot.
 PER_JOINT_SENSORS = ("joint_pos", "joint_vel", "joint_torque")
@@ -193,6 +196,11 @@ class EmbodimentConfig:
                 f"{self._where('action_dim')}={self.action_dim}: "
                 f"expected num_joints + ee_action_dim = {expected_dim}"
             )
+        if self.action_type == "end_effector" and self.action_dim != EE_POSE_DELTA_DIM + self.ee_action_dim:
+            raise ValueError(
+                f"{self._where('action_dim')}={self.action_dim}: expected {EE_POSE_DELTA_DIM} pose-delta channels "
+                f"+ ee_action_dim = {EE_POSE_DELTA_DIM + self.ee_action_dim} for action_type='end_effector'"
+            )
         self._validate_action_bounds()
         if not isinstance(self.action_scaling, ActionScaling):
             raise ValueError(f"{self._where('action_scaling')}={self.action_scaling!r}: expected an ActionScaling")
@@ -258,6 +266,12 @@ class EmbodimentConfig:
         raise KeyError(f"unknown sensor {name!r}: expected one of {', '.join(PROPRIOCEPTION_SENSORS)}")
 
     @property
+    def command_dim(self) -> int:
+        """Width of a robot command: joint targets, then end-effector openings (equals action_dim for joint-space
+        action types; an end-effector action is converted into one by inverse kinematics)."""
+        return self.num_joints + self.ee_action_dim
+
+    @property
     def proprioception_dim(self) -> int:
         return sum(self.sensor_dim(name) for name in self.proprioception)
 
@@ -276,6 +290,21 @@ class EmbodimentConfig:
         return self.with_overrides(
             action_scaling=ActionScaling(mode=mode or self.action_scaling.mode, scale=scale or self.action_scaling.scale)
         )
+
+    def with_action_type(self, action_type: str | None) -> EmbodimentConfig:
+        """This robot driven by `action_type` actions (None keeps the preset's). "end_effector" is the embodiment
+        guide's abstract action, the same for every single arm: a pose delta of the grasp site then the gripper."""
+        if action_type is None or action_type == self.action_type:
+            return self
+        if action_type == "joint_position":
+            return self.with_overrides(action_type=action_type, action_dim=self.command_dim)
+        if action_type == "end_effector":
+            if self.robot_type != "single_arm":
+                raise ValueError(f"{self._where('action_type')}='end_effector': expected a single arm (one grasp "
+                                 f"site to move), this robot is a {self.robot_type}")
+            return self.with_overrides(action_type=action_type, action_dim=EE_POSE_DELTA_DIM + self.ee_action_dim)
+        raise ValueError(f"{self._where('action_type')}={action_type!r}: expected joint_position or end_effector "
+                         "(the action types the environments execute)")
 
     def with_overrides(self, **changes: Any) -> EmbodimentConfig:
         """A copy with some fields replaced, validated like a fresh config."""

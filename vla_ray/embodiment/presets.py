@@ -109,6 +109,10 @@ UR5E = EmbodimentConfig(
             ("wrist_2_joint", -2 * pi, 2 * pi),
             ("wrist_3_joint", -2 * pi, 2 * pi),
         ),
+        # A "ready" pose, gripper pointing down 0.2 m above the workspace centre (solved by IK on the model). All
+        # zeros stretches the arm out sideways: a singular pose, from which the hand can barely move along x.
+        nominal={"shoulder_pan_joint": -0.27, "shoulder_lift_joint": -1.415, "elbow_joint": 2.051,
+                 "wrist_1_joint": -2.207, "wrist_2_joint": -1.571, "wrist_3_joint": -0.27},
     ),
     action_dim=7,  # seed: embodiment guide, Supported Embodiments (6 joints + gripper)
     ee_type="gripper",

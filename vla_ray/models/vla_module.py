@@ -8,6 +8,8 @@ parts) with a value head.
 
 model_config keys (all optional):
     embodiment: str            robot preset name (default "humanoid")
+    action_type: str | None    the environment's action type when it is not the preset's (train.py sets it):
+                               "end_effector" for the abstract hand action (vla_ray.control.end_effector)
     hidden: list[int]          trunk sizes (default [256, 128])
     proprio_dim: int           fused proprioception width (default 256)
     activation: str            elu | relu | tanh | silu (default elu)
@@ -53,7 +55,7 @@ from vla_ray.observation import GAIT_CLOCK_PART
 MODEL_CONFIG_KEYS = {
     "embodiment", "hidden", "proprio_dim", "activation", "init_log_std", "use_instruction",
     "instruction_model_path", "use_history", "use_vision", "action_head", "num_components", "primitive_library",
-    "pretrained_encoder",
+    "pretrained_encoder", "action_type",
 }
 RLLIB_MODEL_CONFIG_KEYS = {f.name for f in dataclasses.fields(DefaultModelConfig)} | {"vf_share_layers"}
 # Observation parts the proprioception encoder reads, by sub-encoder.
@@ -99,7 +101,7 @@ def resolve_model_config(model_config: dict | None, extra_keys: set[str] = froze
         "embodiment": "humanoid", "hidden": [256, 128], "proprio_dim": 256, "activation": "elu",
         "init_log_std": -2.3, "use_instruction": True, "instruction_model_path": None,
         "use_history": True, "use_vision": True, "action_head": "gaussian", "num_components": 5,
-        "primitive_library": None, "pretrained_encoder": None,
+        "primitive_library": None, "pretrained_encoder": None, "action_type": None,
     }
     cfg.update({k: v for k, v in given.items() if k in MODEL_CONFIG_KEYS})
     cfg["instruction_embedding_dim"] = InstructionEncoderConfig().embedding_dim
@@ -179,7 +181,7 @@ class ObservationEncoder(nn.Module):
 def module_inputs(module, cfg: dict) -> tuple[EmbodimentConfig, dict[str, tuple[int, ...]], int]:
     """The embodiment, observation part shapes and action size a VLA module (PPO or SAC) is built for, once its
     action space is checked against the embodiment's."""
-    embodiment = get_embodiment(cfg["embodiment"])
+    embodiment = get_embodiment(cfg["embodiment"]).with_action_type(cfg["action_type"])
     part_dims = {name: tuple(space.shape) for name, space in module.observation_space.spaces.items()}
     action_dim = module.action_space.shape[0]
     # The skills head outputs a chunk of several control steps' actions; it checks the chunk length itself.

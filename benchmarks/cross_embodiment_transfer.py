@@ -1,0 +1,85 @@
+"""Cross-embodiment transfer: train one policy on two arms, then measure it on a third arm it has never seen.
+
+    RAY_worker_niceness=0 python benchmarks/cross_embodiment_transfer.py --train-arms franka_panda xarm6 \
+        --target ur5e --task reach --env-steps 240000 --finetune-steps 80000
+
+1. Train the shared policy with per-arm adapters on --train-arms (experiments/train_multi_arm.py's loop).
+2. Zero-shot: the target arm gets the trained shared part and a fresh (zero) adapter; evaluated as is.
+3. Fine-tune: that module trains on the target arm alone for --finetune-steps.
+4. Scratch: the same architecture trains on the target arm alone from random weights for --finetune-steps
+   (and, with --scratch-full, also for --env-steps, the budget the shared policy had).
+Every evaluation: --episodes held-out episodes, deterministic actions, success rate (the task's criterion at the
+episode's end), mean return, final position error. Printed and written to --out as JSON with wall-clock times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import ray
+
+from envs.manipulation.env import ManipulationVecEnv
+from vla_ray.models.cross_embodiment import ArmAdapterModule
+from vla_ray.multi_arm import MultiArmSetup, evaluate_arm, iteration_line, train_multi_arm
+from vla_ray.training import PPOTrainingConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train-arms", nargs="+", default=["franka_panda", "xarm6"])
+    p.add_argument("--target", default="ur5e")
+    p.add_argument("--task", default="reach")
+    p.add_argument("--reward-weights", type=json.loads, default={"approach_goal": 1.0},
+                   help="per-term overrides for every arm (default: reach's pull from afar, see BENCHMARKS.md)")
+    p.add_argument("--env-steps", type=int, default=240_000, help="robot steps for the shared policy (all arms)")
+    p.add_argument("--finetune-steps", type=int, default=80_000, help="robot steps on the target arm")
+    p.add_argument("--scratch-full", action="store_true", help="also train the target from scratch for --env-steps")
+    p.add_argument("--robots-per-arm", type=int, default=16)
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=REPO / "runs/benchmark_cross_embodiment")
+    args = p.parse_args(argv)
+    ray.init(address="local", ignore_reinit_error=True)
+    env_config = {"task": args.task, "reward_weights": args.reward_weights}
+    results: dict = {"command": vars(args) | {"out": str(args.out)}}
+    eval_seed = 10_000 + args.seed
+
+    def train(name: str, arms: tuple[str, ...], steps: int, shared: str | None = None):
+        setup = MultiArmSetup(arms, env_config, args.robots_per_arm, shared)
+        training = PPOTrainingConfig(num_env_runners=1, num_envs_per_env_runner=setup.robots,
+                                     rollout_fragment_length=64, minibatch_size=512, seed=args.seed)
+        print(f"== {name}: {'+'.join(arms)} for {steps:,} robot steps", flush=True)
+        run = train_multi_arm(setup, training, steps, args.out / name,
+                              lambda result, s: print(iteration_line(result, setup, s), flush=True))
+        evaluations = {arm: evaluate_arm(module, arm, setup.env_settings(), args.episodes, eval_seed).as_dict()
+                       for arm, module in run.modules.items()}
+        results[name] = {"env_steps": run.env_steps, "train_s": round(run.seconds, 1), "eval": evaluations}
+        print(json.dumps(results[name], indent=2), flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        return run, setup
+
+    shared_run, shared_setup = train("shared", tuple(args.train_arms), args.env_steps)
+    probe = ManipulationVecEnv(num_envs=1, embodiment=args.target, **shared_setup.env_settings())
+    target = ArmAdapterModule(observation_space=probe.single_observation_space, action_space=probe.single_action_space,
+                              model_config={"embodiment": args.target, "shared_checkpoint": str(shared_run.shared_path)})
+    probe.close()
+    start = time.time()
+    results["zero_shot"] = {"eval": {args.target: evaluate_arm(target, args.target, shared_setup.env_settings(),
+                                                               args.episodes, eval_seed).as_dict()},
+                            "eval_s": round(time.time() - start, 1)}
+    print(json.dumps(results["zero_shot"], indent=2), flush=True)
+    train("finetune", (args.target,), args.finetune_steps, str(shared_run.shared_path))
+    train("scratch", (args.target,), args.finetune_steps)
+    if args.scratch_full:
+        train("scratch_full", (args.target,), args.env_steps)
+    print(f"results: {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
