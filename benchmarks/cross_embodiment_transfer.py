@@ -10,6 +10,11 @@
    (and, with --scratch-full, also for --env-steps, the budget the shared policy had).
 Every evaluation: --episodes held-out episodes, deterministic actions, success rate (the task's criterion at the
 episode's end), mean return, final position error. Printed and written to --out as JSON with wall-clock times.
+
+    python benchmarks/cross_embodiment_transfer.py --reference-only
+
+The reference (always run first, reach only): one proportional controller written in the abstract action,
+a = clip(5 (goal - hand), -1, 1) on the position channels, on every arm: what the action itself allows.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import ray
 
 from envs.manipulation.env import ManipulationVecEnv
@@ -27,6 +33,24 @@ from vla_ray.multi_arm import MultiArmSetup, evaluate_arm, iteration_line, train
 from vla_ray.training import PPOTrainingConfig
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def reference_controller(arm: str, env_settings: dict, episodes: int, seed: int) -> dict:
+    env = ManipulationVecEnv(num_envs=episodes, embodiment=arm, **env_settings)
+    try:
+        obs, _ = env.reset(seed=seed)
+        action = np.zeros((episodes, env.embodiment.action_dim))
+        action[:, 6:] = 1.0  # gripper open
+        returns, infos = np.zeros(episodes), [{}]
+        while not infos[0]:  # every episode has the same length: all end together
+            action[:, :3] = np.clip(5.0 * (obs["goal_pos"] - obs["ee_pos"]), -1.0, 1.0)
+            obs, reward, _, _, infos = env.advance(action)
+            returns += reward
+        summaries = [info["episode"] for info in infos]
+        return {"success_rate": float(np.mean([s["success"] for s in summaries])), "mean_return": float(returns.mean()),
+                "final_error_m": float(np.mean([s["position_error_m"] for s in summaries]))}
+    finally:
+        env.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,11 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--finetune-steps", type=int, default=80_000, help="robot steps on the target arm")
     p.add_argument("--scratch-full", action="store_true", help="also train the target from scratch for --env-steps")
     p.add_argument("--robots-per-arm", type=int, default=16)
+    p.add_argument("--reference-only", action="store_true", help="only the proportional controller on every arm")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=REPO / "runs/benchmark_cross_embodiment")
     args = p.parse_args(argv)
-    ray.init(address="local", ignore_reinit_error=True)
     env_config = {"task": args.task, "reward_weights": args.reward_weights}
     results: dict = {"command": vars(args) | {"out": str(args.out)}}
     eval_seed = 10_000 + args.seed
@@ -64,6 +88,14 @@ def main(argv: list[str] | None = None) -> None:
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
         return run, setup
 
+    if args.task == "reach":
+        results["reference"] = {arm: reference_controller(arm, MultiArmSetup((arm,), env_config).env_settings(),
+                                                          args.episodes, eval_seed)
+                                for arm in (*args.train_arms, args.target)}
+        print(json.dumps(results["reference"], indent=2), flush=True)
+    if args.reference_only:
+        return
+    ray.init(address="local", ignore_reinit_error=True)
     shared_run, shared_setup = train("shared", tuple(args.train_arms), args.env_steps)
     probe = ManipulationVecEnv(num_envs=1, embodiment=args.target, **shared_setup.env_settings())
     target = ArmAdapterModule(observation_space=probe.single_observation_space, action_space=probe.single_action_space,

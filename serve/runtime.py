@@ -114,7 +114,7 @@ class PolicyRuntime:
              "low": p.low, "high": p.high}
             for p in self.validate.numeric_parts
         ]
-        grippers = [f"{embodiment.ee_type}_{i}" for i in range(embodiment.action_dim - embodiment.num_joints)]
+        grippers = [f"{embodiment.ee_type}_{i}" for i in range(embodiment.ee_action_dim)]
         return {
             "name": self.name,
             "policy_version": self.version,
@@ -135,6 +135,8 @@ class PolicyRuntime:
                 "high": embodiment.joint_upper.tolist() + [1.0] * len(grippers),
                 "max_joint_velocity_rad_s": embodiment.max_joint_velocity,
                 "action_scaling": embodiment.action_scaling.mode,
+                # "end_effector": the policy outputs a hand motion; the server's IK turns it into these joint targets
+                "action_type": embodiment.action_type,
             },
             "checkpoint": {"stage": card.stage, "training_iteration": card.training_iteration, "env_steps": card.env_steps},
         }

@@ -216,20 +216,37 @@ def test_a_new_arm_starts_from_the_shared_policy_and_is_evaluated(algorithm, tmp
     assert report.final_error_m > 0.0
 
 
-def test_the_vla_module_trains_on_end_effector_actions_as_train_py_configures_it(ray_session):
-    """train.py passes the environment's action type to the module: a 7-value hand action on the Franka."""
-    from vla_ray.training import build_ppo_config
+def test_the_vla_module_trains_on_end_effector_actions_and_serves_them_as_the_env_converts(ray_session, tmp_path):
+    """train.py passes the environment's action type to the module: a 7-value hand action on the Franka. Its
+    checkpoint's runtime (what the Serve endpoint calls) answers with the joint targets the environment's own
+    commander gives for the same observation and action."""
     import envs
+    from serve.runtime import ActRequest, PolicyRuntime
+    from vla_ray.checkpoints import PolicyCard, save_checkpoint
+    from vla_ray.training import build_ppo_config
 
     env_config = {"embodiment": "franka_panda", "task": "reach", "action_type": "end_effector"}
+    model_config = {"embodiment": "franka_panda", "action_type": "end_effector", "use_instruction": False}
     training = PPOTrainingConfig(num_env_runners=0, num_envs_per_env_runner=4, rollout_fragment_length=16,
-                                 minibatch_size=64, num_epochs=1, seed=0,
-                                 model_config={"embodiment": "franka_panda", "action_type": "end_effector",
-                                               "use_instruction": False})
+                                 minibatch_size=64, num_epochs=1, seed=0, model_config=model_config)
     algo = build_ppo_config(training, envs.MANIPULATION_ID, env_config).build_algo()
     try:
         assert algo.get_module().head.mean.out_features == 7
         stats = algo.train()["learners"]["default_policy"]
         assert np.isfinite(stats["policy_loss"])
+        card = PolicyCard(envs.MANIPULATION_ID, env_config, model_config, "franka_panda", "final", 1, 64)
+        checkpoint = save_checkpoint(algo, tmp_path, "ckpt", card)
     finally:
         algo.stop()
+    runtime = PolicyRuntime.load("franka", checkpoint)
+    env = ManipulationVecEnv(num_envs=1, **env_config)
+    try:
+        obs, _ = env.reset(seed=2)
+        answer = runtime.act([ActRequest({k: v[0] for k, v in obs.items()})])[0]
+        expected = env.commander(np.asarray([answer["normalized_action"]]), env.sim.positions()).targets[0]
+    finally:
+        env.close()
+    assert len(answer["normalized_action"]) == 7 and len(answer["action"]) == 8
+    np.testing.assert_allclose(answer["action"], expected, atol=1e-9)
+    described = runtime.describe()["action"]
+    assert described["names"][-1] == "gripper_0" and described["action_type"] == "end_effector"
