@@ -143,7 +143,7 @@ def evaluate_arm(module: ArmAdapterModule, arm: str, env_settings: dict, episode
 class MultiArmResult:
     env_steps: int  # robot steps over all arms
     seconds: float
-    modules: dict  # arm -> the trained ArmAdapterModule (on the driver, learner weights)
+    modules: dict  # arm -> the trained ArmAdapterModule (the driver's copy, given the learner's weights every iteration)
     shared_path: Path
 
 
