@@ -176,6 +176,11 @@ def test_a_ppo_update_routes_each_arms_batch_to_its_adapter_and_trains_the_share
         assert all(changed), f"{name}'s adapter did not get its batch"
     assert any(not torch.equal(a, b) for a, b in zip(shared_before, modules["franka_panda"].shared.parameters()))
     assert robot_steps(result, SETUP) >= TRAINING.train_batch_size  # each arm's robots sampled for the batch
+    # num_epochs passes over each arm's rows (its robots' steps, plus one bootstrap step per robot), not the ~1.5x
+    # RLlib made when the batch was counted in agent steps.
+    rows = SETUP.robots_per_arm * (TRAINING.rollout_fragment_length + 1)
+    for arm in SETUP.arms:
+        assert TRAINING.num_epochs * rows <= learners[arm]["num_module_steps_trained"] <= 1.1 * TRAINING.num_epochs * rows
 
 
 def test_adapter_routing_one_arms_batch_leaves_the_other_arms_adapter_without_gradient(algorithm):

@@ -70,14 +70,16 @@ def build_multi_arm_config(setup: MultiArmSetup, training: PPOTrainingConfig) ->
     }
     if training.num_envs_per_env_runner != setup.robots:
         raise ValueError(f"PPOTrainingConfig.num_envs_per_env_runner={training.num_envs_per_env_runner}: expected "
-                         f"{setup.robots}, the robots of one MultiArmEnv (batches count robot steps)")
+                         f"{setup.robots}, the robots of one MultiArmEnv (its batch and minibatch sizes are in robot steps)")
     return (
         PPOConfig()
         .environment(MultiArmEnv, env_config=setup.multi_env_config(), normalize_actions=False, clip_actions=False)
         .multi_agent(
             policies=set(setup.arms),
             policy_mapping_fn=lambda agent_id, episode, **kwargs: agent_embodiment(agent_id),
-            count_steps_by="agent_steps",
+            # Batches count environment steps, each moving every robot: counted in agent steps, RLlib 2.60 made
+            # 7.5-8 passes over a batch with num_epochs=5 (BENCHMARKS.md); in env steps it makes 5.
+            count_steps_by="env_steps",
         )
         .rl_module(rl_module_spec=MultiRLModuleSpec(multi_rl_module_class=SharedTrunkMultiModule, rl_module_specs=specs))
         .env_runners(  # one MultiArmEnv per EnvRunner: it batches its robots itself
@@ -89,8 +91,8 @@ def build_multi_arm_config(setup: MultiArmSetup, training: PPOTrainingConfig) ->
                   learner_class=SharedTrunkPPOLearner)
         .training(
             lr=training.lr, gamma=training.gamma, lambda_=training.gae_lambda, clip_param=training.clip_param,
-            num_epochs=training.num_epochs, minibatch_size=training.minibatch_size,
-            train_batch_size_per_learner=training.train_batch_size_per_learner,
+            num_epochs=training.num_epochs, minibatch_size=max(training.minibatch_size // setup.robots, 1),
+            train_batch_size_per_learner=training.train_batch_size_per_learner // setup.robots,
             entropy_coeff=training.entropy_coeff, vf_loss_coeff=training.vf_loss_coeff, vf_clip_param=float("inf"),
             use_kl_loss=False, grad_clip=training.grad_clip, grad_clip_by="global_norm",
         )
