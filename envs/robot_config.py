@@ -57,12 +57,10 @@ class RobotEnvConfig:
             self._fail("action_scaling", "None, 'joint_limits' or 'nominal_offset'")
         if self.action_scale is not None and self.action_scale <= 0:
             self._fail("action_scale", "None or > 0")
-        if self.action_type not in (None, "joint_position", "end_effector"):
-            self._fail("action_type", "None, 'joint_position' or 'end_effector'")
-        if self.control_frequency_hz is not None and not self.control_frequency_hz > 0:
-            self._fail("control_frequency_hz", "None or > 0")
-        if self.action_type == "end_effector" and get_embodiment(self.embodiment).robot_type != "single_arm":
-            self._fail("action_type", f"a joint-space action for {self.embodiment} (end-effector actions move one arm)")
+        try:  # action_type and control_frequency_hz follow the embodiment's own rules (EmbodimentConfig)
+            self.resolved_embodiment()
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}: {error}") from None
         self.randomization_config()  # validates the ranges, naming the bad one
         self._validate_task()
 
@@ -91,7 +89,7 @@ class RobotEnvConfig:
         """The embodiment preset with this config's action type, action scaling and control rate applied."""
         preset = get_embodiment(self.embodiment).with_action_scaling(self.action_scaling, self.action_scale)
         if self.control_frequency_hz is not None:
-            preset = preset.with_overrides(control_frequency_hz=float(self.control_frequency_hz))
+            preset = preset.with_overrides(control_frequency_hz=self.control_frequency_hz)
         return preset.with_action_type(self.action_type)
 
     def updated(self, settings: dict):

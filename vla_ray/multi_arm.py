@@ -21,7 +21,7 @@ from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from envs.manipulation.env import ManipulationVecEnv
-from envs.manipulation.multi_arm import SHARED_CONTROL_FREQUENCY_HZ, MultiArmEnv, agent_embodiment
+from envs.manipulation.multi_arm import MultiArmEnv, agent_embodiment, arm_settings
 from vla_ray.models.cross_embodiment import (
     ArmAdapterModule, SharedTrunkMultiModule, SharedTrunkPPOLearner, save_shared_policy,
 )
@@ -49,7 +49,7 @@ class MultiArmSetup:
         return len(self.arms) * self.robots_per_arm
 
     def env_settings(self) -> dict:
-        return {"control_frequency_hz": SHARED_CONTROL_FREQUENCY_HZ, **self.env_config, "action_type": "end_effector"}
+        return arm_settings(self.env_config)
 
     def multi_env_config(self) -> dict:
         return {**self.env_settings(), "embodiments": list(self.arms), "robots_per_embodiment": self.robots_per_arm}

@@ -23,6 +23,14 @@ from vla_ray.embodiment import get_embodiment
 SHARED_CONTROL_FREQUENCY_HZ = 20.0
 
 
+def arm_settings(settings: dict) -> dict:
+    """ManipulationEnvConfig settings for every arm of a shared policy: the end-effector action (the one action all
+    arms share; a joint action is refused) at SHARED_CONTROL_FREQUENCY_HZ unless another rate is given."""
+    if settings.get("action_type", "end_effector") != "end_effector":
+        raise ValueError("MultiArmEnv: action_type must be 'end_effector', the one action every arm shares")
+    return {"control_frequency_hz": SHARED_CONTROL_FREQUENCY_HZ, **settings, "action_type": "end_effector"}
+
+
 def agent_embodiment(agent_id: str) -> str:
     """The embodiment (module id) of an agent "<embodiment>/<index>"."""
     return agent_id.rsplit("/", 1)[0]
@@ -44,10 +52,7 @@ class MultiArmEnv(MultiAgentEnv):
                 raise ValueError(f"MultiArmEnv.embodiments: {name!r} is not a single arm")
         if not isinstance(robots, int) or isinstance(robots, bool) or robots < 1:
             raise ValueError(f"MultiArmEnv.robots_per_embodiment={robots!r}: expected an integer >= 1")
-        if settings.get("action_type", "end_effector") != "end_effector":
-            raise ValueError("MultiArmEnv: action_type must be 'end_effector', the one action every arm shares")
-        settings["action_type"] = "end_effector"
-        settings.setdefault("control_frequency_hz", SHARED_CONTROL_FREQUENCY_HZ)
+        settings = arm_settings(settings)
         self.arms = {name: ManipulationVecEnv(num_envs=robots, embodiment=name, **settings) for name in names}
         self.agents = self.possible_agents = [f"{name}/{i}" for name in names for i in range(robots)]
         self.observation_spaces = {a: self.arms[agent_embodiment(a)].single_observation_space for a in self.agents}

@@ -7,6 +7,16 @@ import numpy as np
 from vla_ray.embodiment import EmbodimentConfig
 
 
+def gripper_openings(channels: np.ndarray) -> np.ndarray:
+    """End-effector action channels in [-1, 1] -> openings, 0 closed .. 1 open (every action type alike)."""
+    return (channels + 1.0) / 2.0
+
+
+def gripper_channels(openings: np.ndarray) -> np.ndarray:
+    """Inverse of gripper_openings."""
+    return openings * 2.0 - 1.0
+
+
 class ActionScaler:
     """Maps policy outputs to joint position targets (+ gripper openings in [0, 1]).
 
@@ -43,7 +53,7 @@ class ActionScaler:
             targets = self.lower + (joints + 1.0) * self._half_range
         else:
             targets = np.clip(self.nominal + self.scale * joints, self.lower, self.upper)
-        gripper = (action[..., self.num_joints :] + 1.0) / 2.0
+        gripper = gripper_openings(action[..., self.num_joints :])
         return np.concatenate([targets, gripper], axis=-1) if gripper.shape[-1] else targets
 
     def to_normalized(self, targets: np.ndarray) -> np.ndarray:
@@ -55,6 +65,6 @@ class ActionScaler:
             normalized = (joints - self.lower) / self._half_range - 1.0
         else:
             normalized = (joints - self.nominal) / self.scale
-        gripper = targets[..., self.num_joints :] * 2.0 - 1.0
+        gripper = gripper_channels(targets[..., self.num_joints :])
         out = np.concatenate([normalized, gripper], axis=-1) if gripper.shape[-1] else normalized
         return np.clip(out, -1.0, 1.0)

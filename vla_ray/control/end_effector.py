@@ -23,6 +23,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from vla_ray.control.action_scaling import gripper_channels, gripper_openings
 from vla_ray.control.ik import DampedLeastSquaresIK
 from vla_ray.embodiment import EmbodimentConfig
 from vla_ray.embodiment.config import EE_POSE_DELTA_DIM
@@ -97,12 +98,18 @@ class EndEffectorScaler:
         scratch state at those joints."""
         self._data.qpos[self._qpos] = joints
         mujoco.mj_kinematics(self._model, self._data)
+        return self._scratch_grasp_pose()
+
+    def _scratch_grasp_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """The grasp site's pose in the scratch state, as its last kinematics pass left it."""
         mujoco.mju_mat2Quat(self._quat, self._data.site_xmat[self._site])
         return self._data.site_xpos[self._site].copy(), self._quat.copy()
 
     def target_pose(self, action: np.ndarray, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The grasp-site pose one (EE_POSE_DELTA_DIM,) pose delta asks for from the arm at `joints`."""
-        position, quat = self.grasp_pose(joints)
+        return self._moved(action, *self.grasp_pose(joints))
+
+    def _moved(self, action: np.ndarray, position: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rotation = action[3:EE_POSE_DELTA_DIM] * self._max_rotation_rad
         angle = float(np.linalg.norm(rotation))
         if angle > 0.0:
@@ -120,13 +127,13 @@ class EndEffectorScaler:
         targets = np.full((len(action), self.command_dim), np.nan)
         n = self.num_joints
         for i in np.flatnonzero(np.isfinite(action).all(axis=1)):
-            position, quat = self.target_pose(action[i], current[i, :n])
+            sag = self.gravity_offset(current[i, :n])  # its forward pass also places the grasp site: no second one
+            position, quat = self._moved(action[i], *self._scratch_grasp_pose())
             motion = self.ik.solve(self._data, position, quat, iterations=IK_ITERATIONS).qpos - current[i, :n]
-            sag = self.gravity_offset(current[i, :n])
             room = np.maximum(self._max_step - np.abs(sag), 0.0)
             excess = np.max(np.abs(motion) / np.maximum(room, 1e-12))
             targets[i, :n] = current[i, :n] + (motion / excess if excess > 1.0 else motion) + sag
-            targets[i, n:] = (action[i, EE_POSE_DELTA_DIM:] + 1.0) / 2.0
+            targets[i, n:] = gripper_openings(action[i, EE_POSE_DELTA_DIM:])
         return targets
 
     def to_normalized(self, targets: np.ndarray) -> np.ndarray:
@@ -136,4 +143,4 @@ class EndEffectorScaler:
         if targets.shape[-1] != self.command_dim:
             raise ValueError(f"targets have {targets.shape[-1]} values per row: expected command_dim={self.command_dim}")
         hold = np.zeros((*targets.shape[:-1], EE_POSE_DELTA_DIM))
-        return np.clip(np.concatenate([hold, targets[..., self.num_joints:] * 2.0 - 1.0], axis=-1), -1.0, 1.0)
+        return np.clip(np.concatenate([hold, gripper_channels(targets[..., self.num_joints:])], axis=-1), -1.0, 1.0)

@@ -20,7 +20,6 @@ init_log_std (default -2.3, as VLAPPOModule: std 0.1, i.e. 0.1 m/s of hand jitte
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,8 @@ from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussi
 
 from vla_ray.embodiment import get_embodiment
 from vla_ray.models.encoders import init_orthogonal, mlp
-from vla_ray.models.normalization import RunningNorm
+from vla_ray.models.normalization import RunningNorm, update_norms
+from vla_ray.models.vla_module import check_trunk_settings
 
 ARM_PARTS = ("joint_pos", "joint_vel")  # arm-specific widths: read by the arm's adapter only
 # Parts that do not feed the actor: the instruction (one task, one sentence here) and the critic-only part.
@@ -83,10 +83,6 @@ class SharedArmPolicy(nn.Module):
             features = torch.cat([features, obs["privileged"].float()], dim=-1)
         return self.value(self.critic(features)).squeeze(-1)
 
-    def update_norms(self, obs: dict[str, torch.Tensor]) -> None:
-        for name, norm in self.norms.items():
-            norm.update(obs[name])
-
 
 class ArmAdapter(nn.Module):
     """One arm's joint readings -> ADAPTER_DIM features (zero at initialization)."""
@@ -101,20 +97,13 @@ class ArmAdapter(nn.Module):
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.net(torch.cat([self.norms[p](obs[p].float()) for p in ARM_PARTS], dim=-1))
 
-    def update_norms(self, obs: dict[str, torch.Tensor]) -> None:
-        for name, norm in self.norms.items():
-            norm.update(obs[name])
-
 
 def resolve_arm_config(model_config: dict | None) -> dict[str, Any]:
     given = {k: v for k, v in (model_config or {}).items() if k in MODEL_CONFIG_KEYS}
     cfg = {"hidden": [256, 128], "init_log_std": -2.3, "shared_checkpoint": None, **given}
     if "embodiment" not in cfg or get_embodiment(cfg["embodiment"]).robot_type != "single_arm":
         raise ValueError(f"ArmAdapterModule: model_config.embodiment={cfg.get('embodiment')!r}: expected a single-arm preset")
-    if not cfg["hidden"] or any(int(h) <= 0 for h in cfg["hidden"]):
-        raise ValueError(f"model_config.hidden={cfg['hidden']}: expected a non-empty list of positive sizes")
-    if not math.isfinite(cfg["init_log_std"]):
-        raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
+    check_trunk_settings(cfg)
     return cfg
 
 
@@ -145,8 +134,8 @@ class ArmAdapterModule(TorchRLModule, ValueFunctionAPI):
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         obs = batch[Columns.OBS]
         # Statistics follow the training data, as in VLAPPOModule; they reach EnvRunners with the weights.
-        self.adapter.update_norms(obs)
-        self.shared.update_norms(obs)
+        update_norms(self.adapter.norms, obs)
+        update_norms(self.shared.norms, obs)
         features = self._features(obs)
         return {Columns.ACTION_DIST_INPUTS: self.shared.action_inputs(features), Columns.EMBEDDINGS: features}
 

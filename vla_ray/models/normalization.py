@@ -33,3 +33,9 @@ class RunningNorm(nn.Module):
         self.mean += delta * (n / total)
         self.var.copy_((self.var * self.count + batch_var * n + delta.pow(2) * self.count * n / total) / total)
         self.count.fill_(total)
+
+
+def update_norms(norms: nn.ModuleDict, obs: dict[str, torch.Tensor]) -> None:
+    """Fold a batch of observation parts into the running statistics of every part that has a norm."""
+    for name, norm in norms.items():
+        norm.update(obs[name])

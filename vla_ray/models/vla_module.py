@@ -49,7 +49,7 @@ from vla_ray.models.encoders import (
     mlp,
 )
 from vla_ray.models.heads import ACTION_HEADS, make_action_head
-from vla_ray.models.normalization import RunningNorm
+from vla_ray.models.normalization import RunningNorm, update_norms
 from vla_ray.observation import GAIT_CLOCK_PART
 
 MODEL_CONFIG_KEYS = {
@@ -89,6 +89,14 @@ def normalized_parts(norms: nn.ModuleDict, obs: dict[str, torch.Tensor]) -> dict
     return out
 
 
+def check_trunk_settings(cfg: dict) -> None:
+    """The model_config keys every policy module shares: trunk sizes and the initial log-std."""
+    if not cfg["hidden"] or any(int(h) <= 0 for h in cfg["hidden"]):
+        raise ValueError(f"model_config.hidden={cfg['hidden']}: expected a non-empty list of positive sizes")
+    if not math.isfinite(cfg["init_log_std"]):
+        raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
+
+
 def resolve_model_config(model_config: dict | None, extra_keys: set[str] = frozenset()) -> dict[str, Any]:
     """Our model_config keys with their defaults, validated. RLlib merges its own defaults (fcnet_*,
     vf_share_layers, ...) and an algorithm may add `extra_keys` (SAC's twin_q): those pass unread; anything
@@ -105,10 +113,7 @@ def resolve_model_config(model_config: dict | None, extra_keys: set[str] = froze
     }
     cfg.update({k: v for k, v in given.items() if k in MODEL_CONFIG_KEYS})
     cfg["instruction_embedding_dim"] = InstructionEncoderConfig().embedding_dim
-    if not cfg["hidden"] or any(int(h) <= 0 for h in cfg["hidden"]):
-        raise ValueError(f"model_config.hidden={cfg['hidden']}: expected a non-empty list of positive sizes")
-    if not math.isfinite(cfg["init_log_std"]):
-        raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
+    check_trunk_settings(cfg)
     if cfg["action_head"] not in ACTION_HEADS:
         raise ValueError(f"model_config.action_head={cfg['action_head']!r}: expected one of {', '.join(ACTION_HEADS)}")
     if isinstance(cfg["num_components"], bool) or not isinstance(cfg["num_components"], int) or cfg["num_components"] < 1:
@@ -264,8 +269,7 @@ class VLAPPOModule(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         raw = batch[Columns.OBS]
         # Statistics follow the training data; the updated buffers reach EnvRunners with the weights.
-        for name, norm in self.norms.items():
-            norm.update(raw[name])
+        update_norms(self.norms, raw)
         obs = self._normalized(raw)
         instruction = self._instruction_embedding(raw)
         return {

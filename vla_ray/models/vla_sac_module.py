@@ -23,6 +23,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from vla_ray.models.encoders import init_orthogonal, mlp
+from vla_ray.models.normalization import update_norms
 from vla_ray.models.vla_module import (
     ObservationEncoder, input_preprocessing, load_pretrained_encoder, module_inputs, normalized_parts,
     resolve_model_config,
@@ -114,8 +115,7 @@ class VLASACModule(DefaultSACTorchRLModule):
         return self._forward_inference(batch)
 
     def _forward_train(self, batch: dict) -> dict:
-        for name, norm in self.norms.items():
-            norm.update(batch[Columns.OBS][name])
+        update_norms(self.norms, batch[Columns.OBS])
         prepared = {**batch, Columns.OBS: self._prepared(batch[Columns.OBS]),
                     Columns.NEXT_OBS: self._prepared(batch[Columns.NEXT_OBS])}
         return super()._forward_train(prepared)

@@ -12,6 +12,7 @@ from torch import nn
 
 import envs
 from vla_ray.datasets.reader import EpisodeDataset
+from vla_ray.models.normalization import update_norms
 from vla_ray.models.vla_module import VISION_DIM, VLAPPOModule, normalized_parts
 from vla_ray.pretraining.objectives import (
     PREDICTED_PARTS, ContrastiveProjections, NextStatePredictor, proprio_target,
@@ -81,8 +82,7 @@ class Pretrainer:
     def __init__(self, module: VLAPPOModule, train: Transitions, config: PretrainingConfig):
         self.module, self.config = module, config
         actor = module.actor
-        for name, norm in module.norms.items():
-            norm.update(train.obs[name])  # the encoders learn on the inputs PPO will give them
+        update_norms(module.norms, train.obs)  # the encoders learn on the inputs PPO will give them
         self.target_scale = proprio_target(train.obs, train.next_obs).std(0).clamp_min(1e-6)
         self.predictor = NextStatePredictor(actor.output_dim, train.actions.shape[1], len(self.target_scale))
         self.contrast = None
