@@ -4,7 +4,8 @@
         --target ur5e --task reach --env-steps 240000 --finetune-steps 80000
 
 1. Train the shared policy with per-arm adapters on --train-arms (experiments/train_multi_arm.py's loop).
-2. Zero-shot: the target arm gets the trained shared part and a fresh (zero) adapter; evaluated as is.
+2. Zero-shot: the target arm gets the trained shared part and a fresh (zero) adapter; evaluated as is, next to
+   an untrained module of the same architecture. (--shared-policy: phase 1 comes from an earlier run.)
 3. Fine-tune: that module trains on the target arm alone for --finetune-steps.
 4. Scratch: the same architecture trains on the target arm alone from random weights for --finetune-steps
    (and, with --scratch-full, also for --env-steps, the budget the shared policy had).
@@ -63,20 +64,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--env-steps", type=int, default=240_000, help="robot steps for the shared policy (all arms)")
     p.add_argument("--finetune-steps", type=int, default=80_000, help="robot steps on the target arm")
     p.add_argument("--scratch-full", action="store_true", help="also train the target from scratch for --env-steps")
+    p.add_argument("--shared-policy", type=Path, default=None,
+                   help="a shared_policy.pt from an earlier run's phase 1: skip training it (other fine-tune budgets)")
     p.add_argument("--robots-per-arm", type=int, default=16)
+    p.add_argument("--minibatch-size", type=int, default=256, help="robot steps per PPO update, all arms together")
+    p.add_argument("--num-epochs", type=int, default=10)
     p.add_argument("--reference-only", action="store_true", help="only the proportional controller on every arm")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=REPO / "runs/benchmark_cross_embodiment")
     args = p.parse_args(argv)
     env_config = {"task": args.task, "reward_weights": args.reward_weights}
-    results: dict = {"command": vars(args) | {"out": str(args.out)}}
+    results: dict = {"command": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     eval_seed = 10_000 + args.seed
 
     def train(name: str, arms: tuple[str, ...], steps: int, shared: str | None = None):
         setup = MultiArmSetup(arms, env_config, args.robots_per_arm, shared)
-        training = PPOTrainingConfig(num_env_runners=1, num_envs_per_env_runner=setup.robots,
-                                     rollout_fragment_length=64, minibatch_size=512, seed=args.seed)
+        training = PPOTrainingConfig(num_env_runners=1, num_envs_per_env_runner=setup.robots, rollout_fragment_length=64,
+                                     minibatch_size=args.minibatch_size, num_epochs=args.num_epochs, seed=args.seed)
         print(f"== {name}: {'+'.join(arms)} for {steps:,} robot steps", flush=True)
         run = train_multi_arm(setup, training, steps, args.out / name,
                               lambda result, s: print(iteration_line(result, setup, s), flush=True))
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(results[name], indent=2), flush=True)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
-        return run, setup
+        return run
 
     if args.task == "reach":
         results["reference"] = {arm: reference_controller(arm, MultiArmSetup((arm,), env_config).env_settings(),
@@ -96,17 +101,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.reference_only:
         return
     ray.init(address="local", ignore_reinit_error=True)
-    shared_run, shared_setup = train("shared", tuple(args.train_arms), args.env_steps)
-    probe = ManipulationVecEnv(num_envs=1, embodiment=args.target, **shared_setup.env_settings())
-    target = ArmAdapterModule(observation_space=probe.single_observation_space, action_space=probe.single_action_space,
-                              model_config={"embodiment": args.target, "shared_checkpoint": str(shared_run.shared_path)})
+    if args.shared_policy is None:
+        shared_path = str(train("shared", tuple(args.train_arms), args.env_steps).shared_path)
+    else:
+        shared_path = str(args.shared_policy.resolve())
+        results["shared"] = {"from": shared_path}
+    target_settings = MultiArmSetup((args.target,), env_config).env_settings()
+    probe = ManipulationVecEnv(num_envs=1, embodiment=args.target, **target_settings)
+    spaces = {"observation_space": probe.single_observation_space, "action_space": probe.single_action_space}
     probe.close()
-    start = time.time()
-    results["zero_shot"] = {"eval": {args.target: evaluate_arm(target, args.target, shared_setup.env_settings(),
-                                                               args.episodes, eval_seed).as_dict()},
-                            "eval_s": round(time.time() - start, 1)}
-    print(json.dumps(results["zero_shot"], indent=2), flush=True)
-    train("finetune", (args.target,), args.finetune_steps, str(shared_run.shared_path))
+    # Zero-shot next to an untrained module of the same architecture: what the shared part alone brings.
+    for name, checkpoint in (("untrained", {}), ("zero_shot", {"shared_checkpoint": shared_path})):
+        target = ArmAdapterModule(**spaces, model_config={"embodiment": args.target, **checkpoint})
+        start = time.time()
+        results[name] = {"eval": {args.target: evaluate_arm(target, args.target, target_settings, args.episodes,
+                                                            eval_seed).as_dict()},
+                         "eval_s": round(time.time() - start, 1)}
+        print(name, json.dumps(results[name], indent=2), flush=True)
+    train("finetune", (args.target,), args.finetune_steps, shared_path)
     train("scratch", (args.target,), args.finetune_steps)
     if args.scratch_full:
         train("scratch_full", (args.target,), args.env_steps)

@@ -22,7 +22,7 @@ import ray
 from envs.manipulation.tasks import TASKS
 from vla_ray.embodiment import EMBODIMENTS
 from vla_ray.multi_arm import (
-    MultiArmSetup, evaluate_arm, iteration_line, robot_return, robot_steps, train_multi_arm,
+    MultiArmSetup, arm_returns, evaluate_arm, iteration_line, robot_return, robot_steps, train_multi_arm,
 )
 from vla_ray.tracking import TrainingRun, default_tracking_uri
 from vla_ray.training import PPOTrainingConfig
@@ -39,7 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--env-steps", type=int, default=400_000, help="robot steps over all arms")
     p.add_argument("--env-runners", type=int, default=1)
     p.add_argument("--rollout-fragment", type=int, default=64)
-    p.add_argument("--minibatch-size", type=int, default=1024)
+    p.add_argument("--minibatch-size", type=int, default=256, help="robot steps per PPO update, all arms together")
+    p.add_argument("--num-epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shared-checkpoint", default=None, help="start the shared policy from this file")
@@ -58,7 +59,7 @@ def main(argv=None) -> dict:
     )
     training = PPOTrainingConfig(
         num_env_runners=args.env_runners, num_envs_per_env_runner=setup.robots,
-        rollout_fragment_length=args.rollout_fragment, minibatch_size=args.minibatch_size, lr=args.lr, seed=args.seed,
+        rollout_fragment_length=args.rollout_fragment, minibatch_size=args.minibatch_size, num_epochs=args.num_epochs, lr=args.lr, seed=args.seed,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tracking = args.mlflow_uri or default_tracking_uri(args.out.parent)
@@ -71,7 +72,7 @@ def main(argv=None) -> dict:
         def on_iteration(result: dict, seconds: float) -> None:
             print(iteration_line(result, setup, seconds), flush=True)
             run.log_metrics({"robot_return_mean": robot_return(result, setup), "robot_steps": robot_steps(result, setup),
-                             "seconds": seconds}, step=result["training_iteration"])
+                             "seconds": seconds, "return": arm_returns(result, setup)}, step=result["training_iteration"])
 
         result = train_multi_arm(setup, training, args.env_steps, args.out, on_iteration)
         report = {"env_steps": result.env_steps, "seconds": result.seconds, "shared_policy": str(result.shared_path)}

@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.env.multi_agent_episode import MultiAgentEpisode
 
 from envs.manipulation.env import ManipulationVecEnv
 from envs.manipulation.multi_arm import MultiArmEnv
 from envs.simulation import compile_scene, joint_commander
 from vla_ray.control.end_effector import MAX_LINEAR_SPEED_MPS, EndEffectorScaler
 from vla_ray.embodiment import get_embodiment
-from vla_ray.multi_arm import MultiArmSetup, build_multi_arm_config, evaluate_arm, robot_steps
+from vla_ray.multi_arm import (
+    MultiArmSetup, arm_returns, build_multi_arm_config, evaluate_arm, robot_return, robot_steps,
+)
 from vla_ray.training import PPOTrainingConfig
 
 ARMS = ("franka_panda", "xarm6", "ur5e")
@@ -120,14 +123,22 @@ def test_server_and_environment_convert_an_end_effector_action_identically():
 def test_multi_arm_env_names_one_agent_per_robot_and_ends_episodes_together():
     env = MultiArmEnv({"embodiments": ["franka_panda", "xarm6"], "robots_per_embodiment": 2, "task": "reach",
                        "episode_length_s": 0.5})
-    obs, _ = env.reset(seed=0)
+    obs, infos = env.reset(seed=0)
     assert sorted(obs) == ["franka_panda/0", "franka_panda/1", "xarm6/0", "xarm6/1"]
     assert obs["franka_panda/0"]["joint_pos"].shape == (7,) and obs["xarm6/0"]["joint_pos"].shape == (6,)
     assert {space.shape for space in env.action_spaces.values()} == {(7,)}
+    episode = MultiAgentEpisode(observation_space=env.observation_spaces, action_space=env.action_spaces)
+    episode.add_env_reset(observations=obs, infos=infos)
     for step in range(10):
-        obs, rewards, terminated, truncated, infos = env.step({a: env.action_spaces[a].sample() for a in obs})
+        actions = {a: env.action_spaces[a].sample() for a in obs}
+        obs, rewards, terminated, truncated, infos = env.step(actions)
+        episode.add_env_step(obs, actions, rewards, infos, terminateds=terminated, truncateds=truncated)
     assert truncated["__all__"] and not terminated["__all__"]
     assert set(infos) == set(env.agents) and all("episode" in info for info in infos.values())
+    # As RLlib records it: every robot was cut off by the time limit, none terminated, so PPO bootstraps the value
+    # of each robot's last state (RLlib calls an episode whose agents all have own done flags terminated).
+    assert episode.is_truncated and not episode.is_terminated
+    assert all(sa.is_truncated and not sa.is_terminated for sa in episode.agent_episodes.values())
     with pytest.raises(ValueError, match="not a single arm"):
         MultiArmEnv({"embodiments": ["spot"]})
 
@@ -168,7 +179,17 @@ def test_a_ppo_update_routes_each_arms_batch_to_its_adapter_and_trains_the_share
     modules = learner_modules(algorithm)
     before = {name: [p.detach().clone() for p in module.adapter.parameters()] for name, module in modules.items()}
     shared_before = [p.detach().clone() for p in modules["franka_panda"].shared.parameters()]
-    result = algorithm.train()
+    update_rows = {name: [] for name in modules.keys()}
+    for name, module in modules.items():
+        def recording(batch, _forward=module._forward_train, _rows=update_rows[name], **kwargs):
+            _rows.append(len(batch[Columns.OBS]["joint_pos"]))
+            return _forward(batch, **kwargs)
+        module._forward_train = recording
+    try:
+        result = algorithm.train()
+    finally:
+        for module in modules.values():
+            del module._forward_train
     learners = result["learners"]
     assert {"franka_panda", "xarm6"} <= set(learners)  # a loss for each arm's module
     for name, module in modules.items():
@@ -176,11 +197,19 @@ def test_a_ppo_update_routes_each_arms_batch_to_its_adapter_and_trains_the_share
         assert all(changed), f"{name}'s adapter did not get its batch"
     assert any(not torch.equal(a, b) for a, b in zip(shared_before, modules["franka_panda"].shared.parameters()))
     assert robot_steps(result, SETUP) >= TRAINING.train_batch_size  # each arm's robots sampled for the batch
-    # num_epochs passes over each arm's rows (its robots' steps, plus one bootstrap step per robot), not the ~1.5x
-    # RLlib made when the batch was counted in agent steps.
+    # The episodes (1 s, 20 steps) ended in this batch: each arm's return per robot, and their mean is the overall.
+    per_arm = arm_returns(result, SETUP)
+    assert all(np.isfinite(v) for v in per_arm.values())
+    assert np.mean(list(per_arm.values())) == pytest.approx(robot_return(result, SETUP))
+    # num_epochs passes over each arm's rows (its robots' steps, plus one bootstrap step per robot; the cyclic
+    # minibatches overshoot by less than one), not the ~1.5x RLlib made when the batch was counted in agent steps.
     rows = SETUP.robots_per_arm * (TRAINING.rollout_fragment_length + 1)
+    arm_minibatch = TRAINING.minibatch_size // len(SETUP.arms)
     for arm in SETUP.arms:
-        assert TRAINING.num_epochs * rows <= learners[arm]["num_module_steps_trained"] <= 1.1 * TRAINING.num_epochs * rows
+        trained = learners[arm]["num_module_steps_trained"]
+        assert TRAINING.num_epochs * rows <= trained < TRAINING.num_epochs * rows + arm_minibatch
+        # Each update reads the configured minibatch, split between the arms (RLlib cuts it per module in rows).
+        assert set(update_rows[arm]) == {arm_minibatch}
 
 
 def test_adapter_routing_one_arms_batch_leaves_the_other_arms_adapter_without_gradient(algorithm):
@@ -196,6 +225,18 @@ def test_adapter_routing_one_arms_batch_leaves_the_other_arms_adapter_without_gr
     modules["xarm6"].forward_train(batch)[Columns.ACTION_DIST_INPUTS].sum().backward()
     assert all(p.grad is None for p in modules["franka_panda"].adapter.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in modules["franka_panda"].shared.parameters())
+
+
+def test_the_shared_policy_reads_where_the_goal_is_from_the_hand(algorithm):
+    shared = learner_modules(algorithm)["xarm6"].shared
+    env = arm_env("xarm6", robots=3)
+    try:
+        obs, _ = env.reset(seed=1)
+    finally:
+        env.close()
+    with_offsets = shared.with_hand_offsets({k: torch.as_tensor(v) for k, v in obs.items()})
+    np.testing.assert_allclose(with_offsets["hand_to_goal_pos"].numpy(), obs["goal_pos"] - obs["ee_pos"], atol=1e-6)
+    assert "hand_to_goal_pos" in shared.norms  # normalized like the positions it comes from
 
 
 def test_a_new_arm_starts_from_the_shared_policy_and_is_evaluated(algorithm, tmp_path):
@@ -219,6 +260,9 @@ def test_a_new_arm_starts_from_the_shared_policy_and_is_evaluated(algorithm, tmp
                                          "control_frequency_hz": RATE_HZ, "episode_length_s": 1.0}, episodes=3, seed=5)
     assert report.episodes == 3 and 0.0 <= report.success_rate <= 1.0 and np.isfinite(report.mean_return)
     assert report.final_error_m > 0.0
+    with pytest.raises(ValueError, match=r"unknown keys \['shared_checkpont'\]"):
+        ArmAdapterModule(observation_space=spaces[0], action_space=spaces[1],
+                         model_config={"embodiment": "ur5e", "shared_checkpont": str(path)})
 
 
 def test_the_vla_module_trains_on_end_effector_actions_and_serves_them_as_the_env_converts(ray_session, tmp_path):

@@ -9,6 +9,7 @@ benchmark run: iterations until an env-step budget, then the arms' shared part a
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,23 @@ from vla_ray.models.cross_embodiment import (
     ArmAdapterModule, SharedTrunkMultiModule, SharedTrunkPPOLearner, save_shared_policy,
 )
 from vla_ray.training import PPOTrainingConfig
+
+ROBOT_EPISODES_FOR_SMOOTHING = 100  # the returns reported are means over about this many robot episodes (RLlib's default)
+
+
+class MultiArmPPOConfig(PPOConfig):
+    """PPOConfig for a batch counted in environment steps, each moving every robot, and minibatches that RLlib
+    cuts per module in rows. PPOConfig.validate() requires minibatch_size <= train_batch_size_per_learner, which
+    compares those two units; PPOTrainingConfig has already checked the same bound in robot steps (a module's
+    share of the minibatch <= its share of the batch), so PPO's check is given a comparable number."""
+
+    def validate(self) -> None:
+        minibatch = self.minibatch_size
+        self.minibatch_size = min(minibatch, self.train_batch_size_per_learner)
+        try:
+            super().validate()
+        finally:
+            self.minibatch_size = minibatch
 
 
 @dataclass(frozen=True)
@@ -72,7 +90,7 @@ def build_multi_arm_config(setup: MultiArmSetup, training: PPOTrainingConfig) ->
         raise ValueError(f"PPOTrainingConfig.num_envs_per_env_runner={training.num_envs_per_env_runner}: expected "
                          f"{setup.robots}, the robots of one MultiArmEnv (its batch and minibatch sizes are in robot steps)")
     return (
-        PPOConfig()
+        MultiArmPPOConfig()
         .environment(MultiArmEnv, env_config=setup.multi_env_config(), normalize_actions=False, clip_actions=False)
         .multi_agent(
             policies=set(setup.arms),
@@ -91,11 +109,17 @@ def build_multi_arm_config(setup: MultiArmSetup, training: PPOTrainingConfig) ->
                   learner_class=SharedTrunkPPOLearner)
         .training(
             lr=training.lr, gamma=training.gamma, lambda_=training.gae_lambda, clip_param=training.clip_param,
-            num_epochs=training.num_epochs, minibatch_size=max(training.minibatch_size // setup.robots, 1),
+            # The batch counts environment steps (each moves every robot), but RLlib cuts minibatches per module in
+            # rows: one arm's share of the configured minibatch (divided by the robots, it gave updates of 8-32 rows,
+            # advantages normalized over each).
+            num_epochs=training.num_epochs, minibatch_size=max(training.minibatch_size // len(setup.arms), 1),
             train_batch_size_per_learner=training.train_batch_size_per_learner // setup.robots,
             entropy_coeff=training.entropy_coeff, vf_loss_coeff=training.vf_loss_coeff, vf_clip_param=float("inf"),
             use_kl_loss=False, grad_clip=training.grad_clip, grad_clip_by="global_norm",
         )
+        # RLlib averages returns over its last 100 episodes; one MultiArmEnv episode holds every robot's, so 100 of
+        # them spanned the whole run and the reported return barely moved while the policy learned.
+        .reporting(metrics_num_episodes_for_smoothing=math.ceil(ROBOT_EPISODES_FOR_SMOOTHING / setup.robots))
         .fault_tolerance(restart_failed_env_runners=True, delay_between_env_runner_restarts_s=1.0)
         .debugging(seed=training.seed)
     )
@@ -154,14 +178,21 @@ def robot_return(result: dict, setup: MultiArmSetup) -> float:
     return result["env_runners"].get("episode_return_mean", float("nan")) / setup.robots
 
 
+def arm_returns(result: dict, setup: MultiArmSetup) -> dict[str, float]:
+    """Mean return per robot of each arm (RLlib's per-module return sums the arm's robots)."""
+    per_module = result["env_runners"].get("module_episode_returns_mean", {})
+    return {arm: per_module.get(arm, float("nan")) / setup.robots_per_arm for arm in setup.arms}
+
+
 def robot_steps(result: dict, setup: MultiArmSetup) -> int:
     # Every environment step moves every robot (robots whose episode ended wait, but all end together).
     return int(result["num_env_steps_sampled_lifetime"]) * setup.robots
 
 
 def iteration_line(result: dict, setup: MultiArmSetup, seconds: float) -> str:
+    arms = "  ".join(f"{arm} {value:7.3f}" for arm, value in arm_returns(result, setup).items())
     return (f"iter {result['training_iteration']:4d}  {robot_steps(result, setup):>9,} robot steps  {seconds:6.0f} s  "
-            f"return per robot {robot_return(result, setup):8.3f}")
+            f"return per robot {robot_return(result, setup):8.3f}  ({arms})")
 
 
 def train_multi_arm(setup: MultiArmSetup, training: PPOTrainingConfig, env_steps: int, out_dir: Path,

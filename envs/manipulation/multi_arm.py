@@ -88,6 +88,12 @@ class MultiArmEnv(MultiAgentEnv):
         everyone = len(self._done) == len(self.agents)
         terminated["__all__"] = everyone and not any(truncated.values())
         truncated["__all__"] = everyone and not terminated["__all__"]
+        if truncated["__all__"]:
+            # RLlib 2.60's MultiAgentEpisode declares an episode terminated once every agent has a done flag of its
+            # own, even when each was truncated, and then bootstraps no value at the time limit: the value targets
+            # of every robot's last steps dropped to zero. Robots cut off by the time limit now are reported by
+            # "__all__" alone, which RLlib applies to each of them as a truncation.
+            truncated = {agent: flag for agent, flag in truncated.items() if not flag or agent == "__all__"}
         return obs, rewards, terminated, truncated, infos
 
     def _split(self, name: str, batch: dict) -> dict[str, dict]:

@@ -6,8 +6,8 @@ RLlib's policy mapping sends each robot's batch to its arm's module. A module is
   features, with its own running normalization. Its last layer starts at zero, so an arm the policy has
   never seen starts as "the shared policy without joint features", not as noise;
 - the shared part (SharedArmPolicy), the same nn.Module object in every arm's module: the parts every arm
-  observes alike (gripper opening, hand pose, goal and object poses, previous action) with their running
-  norms, the actor trunk and its Gaussian over the abstract 7-DoF end-effector action, and the critic.
+  observes alike (gripper opening, hand pose, goal and object poses, each target's offset from the hand,
+  previous action) with their running norms, the actor trunk and its Gaussian over the abstract 7-DoF end-effector action, and the critic.
 
 The shared parameters sit in every module's state (so each arm's checkpoint is complete) but are
 updated by one optimizer only: SharedTrunkPPOLearner gives each parameter to the first module that
@@ -36,13 +36,17 @@ from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussi
 from vla_ray.embodiment import get_embodiment
 from vla_ray.models.encoders import init_orthogonal, mlp
 from vla_ray.models.normalization import RunningNorm, update_norms
-from vla_ray.models.vla_module import check_trunk_settings
+from vla_ray.models.vla_module import RLLIB_MODEL_CONFIG_KEYS, check_trunk_settings
 
 ARM_PARTS = ("joint_pos", "joint_vel")  # arm-specific widths: read by the arm's adapter only
 # Parts that do not feed the actor: the instruction (one task, one sentence here) and the critic-only part.
 NOT_SHARED = set(ARM_PARTS) | {"instruction", "privileged"}
 # Positions are normalized; openings, unit axes and the previous action are already O(1).
 NORMALIZED_SHARED = ("ee_pos", "goal_pos", "object_pos")
+# Where each target is from the hand, in the frame the end-effector action moves in: the same numbers on every
+# arm, and reaching is a linear function of them (the reference controller's a = k (goal - hand)), where the
+# separately normalized positions would leave the trunk to learn that difference.
+HAND_OFFSET_TARGETS = ("goal_pos", "object_pos")
 ADAPTER_DIM = 64
 MODEL_CONFIG_KEYS = {"embodiment", "hidden", "init_log_std", "shared_checkpoint"}
 
@@ -57,8 +61,12 @@ class SharedArmPolicy(nn.Module):
     def __init__(self, part_dims: dict[str, tuple[int, ...]], action_dim: int, hidden: list[int], init_log_std: float):
         super().__init__()
         self.parts = shared_parts(part_dims)
-        self.norms = nn.ModuleDict({p: RunningNorm(part_dims[p]) for p in NORMALIZED_SHARED if p in part_dims})
-        width = sum(part_dims[p][0] for p in self.parts) + ADAPTER_DIM
+        self.offset_targets = [p for p in HAND_OFFSET_TARGETS if p in part_dims]
+        offsets = {f"hand_to_{p}": part_dims[p] for p in self.offset_targets}
+        self.norms = nn.ModuleDict({
+            p: RunningNorm(dims) for p, dims in {**part_dims, **offsets}.items() if p in NORMALIZED_SHARED or p in offsets
+        })
+        width = sum(part_dims[p][0] for p in self.parts) + sum(d[0] for d in offsets.values()) + ADAPTER_DIM
         self.privileged = "privileged" in part_dims
         self.actor = mlp([width, *hidden], "elu")
         self.mean = nn.Linear(hidden[-1], action_dim)
@@ -70,8 +78,15 @@ class SharedArmPolicy(nn.Module):
         init_orthogonal(self.mean, gain=0.01)  # near-zero first actions: hold the arm where it is
         init_orthogonal(self.value, gain=1.0)
 
+    def with_hand_offsets(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """obs plus hand_to_<target>: each target position (several objects: each) minus the hand's."""
+        hand = obs["ee_pos"].float().unsqueeze(-2)  # one gripper: (B, 1, 3)
+        offsets = {f"hand_to_{p}": (obs[p].float().unflatten(-1, (-1, 3)) - hand).flatten(-2) for p in self.offset_targets}
+        return {**obs, **offsets}
+
     def features(self, obs: dict[str, torch.Tensor], arm_features: torch.Tensor) -> torch.Tensor:
-        parts = [self.norms[p](obs[p].float()) if p in self.norms else obs[p].float() for p in self.parts]
+        names = [*self.parts, *(f"hand_to_{p}" for p in self.offset_targets)]
+        parts = [self.norms[p](obs[p].float()) if p in self.norms else obs[p].float() for p in names]
         return torch.cat([*parts, arm_features], dim=-1)
 
     def action_inputs(self, features: torch.Tensor) -> torch.Tensor:
@@ -99,6 +114,11 @@ class ArmAdapter(nn.Module):
 
 
 def resolve_arm_config(model_config: dict | None) -> dict[str, Any]:
+    """Our keys with their defaults, validated; RLlib's own defaults pass unread, anything else is a typo."""
+    unknown = sorted(set(model_config or {}) - MODEL_CONFIG_KEYS - RLLIB_MODEL_CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"ArmAdapterModule: model_config: unknown keys {unknown}: expected keys from "
+                         f"{sorted(MODEL_CONFIG_KEYS)}")
     given = {k: v for k, v in (model_config or {}).items() if k in MODEL_CONFIG_KEYS}
     cfg = {"hidden": [256, 128], "init_log_std": -2.3, "shared_checkpoint": None, **given}
     if "embodiment" not in cfg or get_embodiment(cfg["embodiment"]).robot_type != "single_arm":
@@ -129,10 +149,11 @@ class ArmAdapterModule(TorchRLModule, ValueFunctionAPI):
         return self.shared.features(obs, self.adapter(obs))
 
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return {Columns.ACTION_DIST_INPUTS: self.shared.action_inputs(self._features(batch[Columns.OBS]))}
+        obs = self.shared.with_hand_offsets(batch[Columns.OBS])
+        return {Columns.ACTION_DIST_INPUTS: self.shared.action_inputs(self._features(obs))}
 
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        obs = batch[Columns.OBS]
+        obs = self.shared.with_hand_offsets(batch[Columns.OBS])
         # Statistics follow the training data, as in VLAPPOModule; they reach EnvRunners with the weights.
         update_norms(self.adapter.norms, obs)
         update_norms(self.shared.norms, obs)
@@ -141,7 +162,9 @@ class ArmAdapterModule(TorchRLModule, ValueFunctionAPI):
 
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
         obs = batch[Columns.OBS]
-        return self.shared.values(self._features(obs) if embeddings is None else embeddings, obs)
+        if embeddings is None:
+            embeddings = self._features(self.shared.with_hand_offsets(obs))
+        return self.shared.values(embeddings, obs)
 
 
 class SharedTrunkMultiModule(MultiRLModule):
