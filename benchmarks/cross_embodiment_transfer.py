@@ -1,7 +1,9 @@
 """Cross-embodiment transfer: train one policy on two arms, then measure it on a third arm it has never seen.
 
     RAY_worker_niceness=0 python benchmarks/cross_embodiment_transfer.py --train-arms franka_panda xarm6 \
-        --target ur5e --task reach --env-steps 240000 --finetune-steps 80000
+        --target ur5e --task reach --env-steps 400000 --finetune-steps 80000 --scratch-full
+    python benchmarks/cross_embodiment_transfer.py --target ur5e --finetune-steps 20000 \
+        --shared-policy runs/benchmark_cross_embodiment/shared/shared_policy.pt --out runs/benchmark_ce_20k
 
 1. Train the shared policy with per-arm adapters on --train-arms (experiments/train_multi_arm.py's loop).
 2. Zero-shot: the target arm gets the trained shared part and a fresh (zero) adapter; evaluated as is, next to
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--task", default="reach")
     p.add_argument("--reward-weights", type=json.loads, default={"approach_goal": 1.0},
                    help="per-term overrides for every arm (default: reach's pull from afar, see BENCHMARKS.md)")
-    p.add_argument("--env-steps", type=int, default=240_000, help="robot steps for the shared policy (all arms)")
+    p.add_argument("--env-steps", type=int, default=400_000, help="robot steps for the shared policy (all arms)")
     p.add_argument("--finetune-steps", type=int, default=80_000, help="robot steps on the target arm")
     p.add_argument("--scratch-full", action="store_true", help="also train the target from scratch for --env-steps")
     p.add_argument("--shared-policy", type=Path, default=None,

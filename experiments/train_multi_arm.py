@@ -59,7 +59,8 @@ def main(argv=None) -> dict:
     )
     training = PPOTrainingConfig(
         num_env_runners=args.env_runners, num_envs_per_env_runner=setup.robots,
-        rollout_fragment_length=args.rollout_fragment, minibatch_size=args.minibatch_size, num_epochs=args.num_epochs, lr=args.lr, seed=args.seed,
+        rollout_fragment_length=args.rollout_fragment, minibatch_size=args.minibatch_size, num_epochs=args.num_epochs,
+        lr=args.lr, seed=args.seed,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tracking = args.mlflow_uri or default_tracking_uri(args.out.parent)
