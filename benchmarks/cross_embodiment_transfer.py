@@ -31,6 +31,7 @@ import numpy as np
 import ray
 
 from envs.manipulation.env import ManipulationVecEnv
+from envs.manipulation.multi_arm import arm_settings
 from vla_ray.models.cross_embodiment import ArmAdapterModule
 from vla_ray.multi_arm import MultiArmSetup, evaluate_arm, iteration_line, train_multi_arm
 from vla_ray.training import PPOTrainingConfig
@@ -96,8 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         return run
 
     if args.task == "reach":
-        results["reference"] = {arm: reference_controller(arm, MultiArmSetup((arm,), env_config).env_settings(),
-                                                          args.episodes, eval_seed)
+        results["reference"] = {arm: reference_controller(arm, arm_settings(env_config), args.episodes, eval_seed)
                                 for arm in (*args.train_arms, args.target)}
         print(json.dumps(results["reference"], indent=2), flush=True)
     if args.reference_only:
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         shared_path = str(args.shared_policy.resolve())
         results["shared"] = {"from": shared_path}
-    target_settings = MultiArmSetup((args.target,), env_config).env_settings()
+    target_settings = arm_settings(env_config)  # what every arm of a MultiArmSetup runs with
     probe = ManipulationVecEnv(num_envs=1, embodiment=args.target, **target_settings)
     spaces = {"observation_space": probe.single_observation_space, "action_space": probe.single_action_space}
     probe.close()

@@ -7,7 +7,8 @@ RLlib's policy mapping sends each robot's batch to its arm's module. A module is
   never seen starts as "the shared policy without joint features", not as noise;
 - the shared part (SharedArmPolicy), the same nn.Module object in every arm's module: the parts every arm
   observes alike (gripper opening, hand pose, goal and object poses, each target's offset from the hand,
-  previous action) with their running norms, the actor trunk and its Gaussian over the abstract 7-DoF end-effector action, and the critic.
+  previous action) with their running norms, the actor trunk and its Gaussian over the abstract 7-DoF
+  end-effector action, and the critic.
 
 The shared parameters sit in every module's state (so each arm's checkpoint is complete) but are
 updated by one optimizer only: SharedTrunkPPOLearner gives each parameter to the first module that
@@ -36,7 +37,7 @@ from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussi
 from vla_ray.embodiment import get_embodiment
 from vla_ray.models.encoders import init_orthogonal, mlp
 from vla_ray.models.normalization import RunningNorm, update_norms
-from vla_ray.models.vla_module import RLLIB_MODEL_CONFIG_KEYS, check_trunk_settings
+from vla_ray.models.vla_module import check_trunk_settings, refuse_unknown_keys
 
 ARM_PARTS = ("joint_pos", "joint_vel")  # arm-specific widths: read by the arm's adapter only
 # Parts that do not feed the actor: the instruction (one task, one sentence here) and the critic-only part.
@@ -60,13 +61,14 @@ class SharedArmPolicy(nn.Module):
 
     def __init__(self, part_dims: dict[str, tuple[int, ...]], action_dim: int, hidden: list[int], init_log_std: float):
         super().__init__()
-        self.parts = shared_parts(part_dims)
         self.offset_targets = [p for p in HAND_OFFSET_TARGETS if p in part_dims]
         offsets = {f"hand_to_{p}": part_dims[p] for p in self.offset_targets}
+        inputs = {**{p: part_dims[p] for p in shared_parts(part_dims)}, **offsets}
+        self.inputs = list(inputs)  # what the actor and critic read, in order
         self.norms = nn.ModuleDict({
-            p: RunningNorm(dims) for p, dims in {**part_dims, **offsets}.items() if p in NORMALIZED_SHARED or p in offsets
+            p: RunningNorm(dims) for p, dims in inputs.items() if p in NORMALIZED_SHARED or p in offsets
         })
-        width = sum(part_dims[p][0] for p in self.parts) + sum(d[0] for d in offsets.values()) + ADAPTER_DIM
+        width = sum(dims[0] for dims in inputs.values()) + ADAPTER_DIM
         self.privileged = "privileged" in part_dims
         self.actor = mlp([width, *hidden], "elu")
         self.mean = nn.Linear(hidden[-1], action_dim)
@@ -85,8 +87,7 @@ class SharedArmPolicy(nn.Module):
         return {**obs, **offsets}
 
     def features(self, obs: dict[str, torch.Tensor], arm_features: torch.Tensor) -> torch.Tensor:
-        names = [*self.parts, *(f"hand_to_{p}" for p in self.offset_targets)]
-        parts = [self.norms[p](obs[p].float()) if p in self.norms else obs[p].float() for p in names]
+        parts = [self.norms[p](obs[p].float()) if p in self.norms else obs[p].float() for p in self.inputs]
         return torch.cat([*parts, arm_features], dim=-1)
 
     def action_inputs(self, features: torch.Tensor) -> torch.Tensor:
@@ -114,11 +115,8 @@ class ArmAdapter(nn.Module):
 
 
 def resolve_arm_config(model_config: dict | None) -> dict[str, Any]:
-    """Our keys with their defaults, validated; RLlib's own defaults pass unread, anything else is a typo."""
-    unknown = sorted(set(model_config or {}) - MODEL_CONFIG_KEYS - RLLIB_MODEL_CONFIG_KEYS)
-    if unknown:
-        raise ValueError(f"ArmAdapterModule: model_config: unknown keys {unknown}: expected keys from "
-                         f"{sorted(MODEL_CONFIG_KEYS)}")
+    """Our keys with their defaults, validated (a key neither ours nor RLlib's is refused)."""
+    refuse_unknown_keys(model_config or {}, MODEL_CONFIG_KEYS, owner="ArmAdapterModule: ")
     given = {k: v for k, v in (model_config or {}).items() if k in MODEL_CONFIG_KEYS}
     cfg = {"hidden": [256, 128], "init_log_std": -2.3, "shared_checkpoint": None, **given}
     if "embodiment" not in cfg or get_embodiment(cfg["embodiment"]).robot_type != "single_arm":

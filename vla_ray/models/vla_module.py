@@ -97,14 +97,19 @@ def check_trunk_settings(cfg: dict) -> None:
         raise ValueError(f"model_config.init_log_std={cfg['init_log_std']}: expected a finite number")
 
 
-def resolve_model_config(model_config: dict | None, extra_keys: set[str] = frozenset()) -> dict[str, Any]:
-    """Our model_config keys with their defaults, validated. RLlib merges its own defaults (fcnet_*,
-    vf_share_layers, ...) and an algorithm may add `extra_keys` (SAC's twin_q): those pass unread; anything
-    else is a typo and an error."""
-    given = dict(model_config or {})
-    unknown = sorted(set(given) - MODEL_CONFIG_KEYS - RLLIB_MODEL_CONFIG_KEYS - set(extra_keys))
+def refuse_unknown_keys(model_config: dict, keys: set[str], owner: str = "") -> None:
+    """RLlib merges its own defaults (fcnet_*, vf_share_layers, ...) into every model_config: those pass unread
+    next to a module's own `keys`; anything else is a typo and an error."""
+    unknown = sorted(set(model_config) - keys - RLLIB_MODEL_CONFIG_KEYS)
     if unknown:
-        raise ValueError(f"model_config: unknown keys {unknown}: expected keys from {sorted(MODEL_CONFIG_KEYS)}")
+        raise ValueError(f"{owner}model_config: unknown keys {unknown}: expected keys from {sorted(keys)}")
+
+
+def resolve_model_config(model_config: dict | None, extra_keys: set[str] = frozenset()) -> dict[str, Any]:
+    """Our model_config keys with their defaults, validated. An algorithm may add `extra_keys` (SAC's twin_q),
+    which pass unread like RLlib's own (refuse_unknown_keys)."""
+    given = dict(model_config or {})
+    refuse_unknown_keys({k: v for k, v in given.items() if k not in extra_keys}, MODEL_CONFIG_KEYS)
     cfg = {
         "embodiment": "humanoid", "hidden": [256, 128], "proprio_dim": 256, "activation": "elu",
         "init_log_std": -2.3, "use_instruction": True, "instruction_model_path": None,
